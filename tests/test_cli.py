@@ -1,0 +1,179 @@
+"""The `transcribe` command end to end, on the real tiny.en model and real audio."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from conftest import REPO, SAMPLES
+
+HELLO = SAMPLES / "hello.flac"
+FORECAST = SAMPLES / "forecast.ogg"  # three sentences -> three segments
+HELLO_TEXT = "This recording was transcribed on your own computer"
+
+
+def test_prints_transcript_of_bundled_sample(run_cli):
+    result = run_cli(HELLO, "--model", "tiny.en")
+    assert HELLO_TEXT in result.stdout
+    assert result.stdout.count("\n") == 1
+
+
+def test_stdout_holds_only_transcript_and_errors_go_to_stderr(run_cli, tmp_path):
+    result = run_cli(FORECAST, tmp_path / "missing.wav", "--model", "tiny.en", "-o", tmp_path, expect=1)
+    assert result.stdout == ""
+    assert result.stderr.strip().splitlines() == [f"error: {tmp_path / 'missing.wav'}: no such file"]
+    assert "umbrella" in (tmp_path / "forecast.txt").read_text()
+
+
+@pytest.mark.parametrize(
+    "bad_input, cause",
+    [
+        ("missing.wav", "no such file"),
+        ("notes.txt", "not a recognised audio or video file"),
+        ("empty.mp3", "empty file"),
+        ("folder.wav", "is a directory"),
+    ],
+)
+def test_bad_input_is_one_line_naming_the_file(run_cli, tmp_path, bad_input, cause):
+    (tmp_path / "notes.txt").write_text("hello, I am not audio\n" * 20)
+    (tmp_path / "empty.mp3").write_bytes(b"")
+    (tmp_path / "folder.wav").mkdir()
+    result = run_cli(tmp_path / bad_input, "--model", "tiny.en", expect=1)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: {tmp_path / bad_input}: {cause}")
+    assert "Traceback" not in result.stderr and result.stdout == ""
+
+
+def test_each_format_streams_to_stdout(run_cli):
+    import srt as srt_parser
+    import webvtt
+
+    srt_text = run_cli(FORECAST, "--model", "tiny.en", "-f", "srt").stdout
+    cues = list(srt_parser.parse(srt_text))
+    assert len(cues) == 3 and cues[0].start.total_seconds() == 0
+
+    vtt_text = run_cli(FORECAST, "--model", "tiny.en", "-f", "vtt").stdout
+    assert len(webvtt.from_string(vtt_text).captions) == 3
+
+    tsv_lines = run_cli(FORECAST, "--model", "tiny.en", "-f", "tsv").stdout.splitlines()
+    assert tsv_lines[0] == "start\tend\ttext" and len(tsv_lines) == 4
+
+    jsonl = [json.loads(line) for line in run_cli(FORECAST, "--model", "tiny.en", "-f", "jsonl").stdout.splitlines()]
+    assert [segment["id"] for segment in jsonl] == [1, 2, 3]
+    assert "umbrella" in jsonl[-1]["text"]
+
+
+def test_json_is_openai_compatible_and_records_how_it_was_made(run_cli):
+    document = json.loads(run_cli(FORECAST, "--model", "tiny.en", "-f", "json").stdout)
+    assert document["language"] == "en"
+    assert "weather today is sunny" in document["text"]
+    assert len(document["segments"]) == 3
+    assert document["schema_version"] == 1
+    assert document["source"] == str(FORECAST)
+    assert document["model"] == "tiny.en" and document["device"] == "cpu" and document["compute_type"] == "int8"
+    assert 12 < document["duration"] < 13.5
+    assert document["settings"]["beam_size"] == 5 and document["settings"]["task"] == "transcribe"
+
+
+def test_output_dir_writes_every_format_atomically(run_cli, tmp_path):
+    run_cli(FORECAST, "--model", "tiny.en", "-f", "all", "-o", tmp_path / "out")
+    names = sorted(path.name for path in (tmp_path / "out").iterdir())
+    assert names == [f"forecast.{ext}" for ext in ("json", "jsonl", "srt", "tsv", "txt", "vtt")]
+    assert "umbrella" in (tmp_path / "out" / "forecast.txt").read_text()
+
+
+def test_stdin_is_decoded_whatever_the_container(run_cli):
+    result = run_cli("-", "--model", "tiny.en", stdin=FORECAST.read_bytes())
+    assert "heavy rain" in result.stdout
+
+
+def test_segments_reach_stdout_before_the_last_is_decoded(monkeypatch, tiny_whisper, run_cli):
+    events = []
+
+    class RecordingStdout:
+        def write(self, text):
+            events.append(("write", text))
+
+        def flush(self):
+            events.append(("flush", None))
+
+    real_call = type(tiny_whisper).__call__
+
+    def recording_call(self, audio, options, source=None):
+        stream = real_call(self, audio, options, source=source)
+        stream.segments = _record_decoding(stream.segments, events)
+        return stream
+
+    monkeypatch.setattr(type(tiny_whisper), "__call__", recording_call)
+    monkeypatch.setattr(sys, "stdout", RecordingStdout())
+    from whisper_cli.cli import main
+
+    monkeypatch.setattr(sys, "argv", ["transcribe", str(FORECAST), "--model", "tiny.en"])
+    with pytest.raises(SystemExit):
+        main()
+    kinds = [kind for kind, _ in events]
+    first_write = kinds.index("write")
+    last_decode = len(kinds) - 1 - kinds[::-1].index("decoded")
+    assert kinds.count("decoded") == 3
+    assert first_write < last_decode, events
+    assert kinds[first_write + 1] == "flush"
+
+
+def _record_decoding(segments, events):
+    for segment in segments:
+        events.append(("decoded", segment.id))
+        yield segment
+
+
+def test_several_formats_without_output_dir_is_a_usage_error(run_cli):
+    result = run_cli(HELLO, "-f", "srt,json", expect=2)
+    assert "--output-dir" in result.stderr
+
+
+def test_unknown_format_is_a_usage_error(run_cli):
+    result = run_cli(HELLO, "-f", "docx", expect=2)
+    assert "docx" in result.stderr
+
+
+def _transcribe_command(*args):
+    return [sys.executable, "-m", "whisper_cli", *map(str, args)]
+
+
+def test_real_entry_point_runs_default_bundled_base_offline(tmp_path):
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    done = subprocess.run(
+        [os.path.join(os.path.dirname(sys.executable), "transcribe"), str(HELLO)],
+        capture_output=True, text=True, env=env, timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    assert HELLO_TEXT.lower() in done.stdout.lower()
+
+
+def test_closed_stdout_pipe_exits_quietly(tmp_path):
+    process = subprocess.Popen(
+        _transcribe_command(FORECAST, "--model", "tiny.en"),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=REPO,
+    )
+    first_line = process.stdout.readline()
+    process.stdout.close()  # what `| head -1` does
+    stderr = process.stderr.read().decode()
+    assert process.wait(timeout=120) == 141
+    assert b"weather" in first_line
+    assert "Traceback" not in stderr and "BrokenPipe" not in stderr
+
+
+def test_help_imports_no_heavy_module():
+    probe = (
+        "import sys; sys.argv = ['transcribe', '--help']\n"
+        "from whisper_cli.cli import main\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "heavy = [m for m in ('torch', 'faster_whisper', 'ctranslate2', 'av', 'huggingface_hub') if m in sys.modules]\n"
+        "print('HEAVY=' + ','.join(heavy), file=sys.stderr)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert "Exit codes" in done.stdout and "--model" in done.stdout
+    assert "HEAVY=\n" in done.stderr, done.stderr

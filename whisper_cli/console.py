@@ -1,0 +1,80 @@
+"""Messages for humans, on stderr only: errors always, warnings unless --quiet, chatter only on a terminal."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import TextIO
+
+
+class Reporter:
+    def __init__(self, quiet: bool = False, stream: TextIO | None = None):
+        self.stream = stream or sys.stderr
+        self.quiet = quiet
+        self.is_terminal = _isatty(self.stream)
+        self.color = self.is_terminal and "NO_COLOR" not in os.environ
+        # Progress bars and informational lines only make sense for a person watching.
+        self.chatty = self.is_terminal and not quiet
+
+    def rich_console(self):
+        from rich.console import Console
+
+        return Console(file=self.stream, no_color=not self.color, highlight=False, soft_wrap=True)
+
+    def info(self, message: str) -> None:
+        if self.chatty:
+            self._line(message, "dim")
+
+    def warn(self, message: str) -> None:
+        if not self.quiet:
+            self._line(f"warning: {message}", "yellow")
+
+    def error(self, message: str) -> None:
+        self._line(f"error: {message}", "red")
+
+    def _line(self, message: str, style: str) -> None:
+        message = " ".join(message.splitlines())  # one event, one line, whatever the file name holds
+        if self.color:
+            self.stream.write(f"{_ANSI[style]}{message}\033[0m\n")
+        else:
+            self.stream.write(message + "\n")
+        self.stream.flush()
+
+
+_ANSI = {"dim": "\033[2m", "yellow": "\033[33m", "red": "\033[31m"}
+
+
+def _isatty(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+class FileProgress:
+    """A Rich bar over one file's audio seconds; does nothing unless a person is watching."""
+
+    def __init__(self, reporter: Reporter, label: str, duration: float):
+        self._progress = None
+        if not reporter.chatty:
+            return
+        from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+        self._progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TextColumn("{task.completed:.0f}/{task.total:.0f} s"),
+            TimeRemainingColumn(),
+            console=reporter.rich_console(),
+            transient=True,
+        )
+        self._task = self._progress.add_task(label, total=max(duration, 0.001))
+        self._progress.start()
+
+    def advance_to(self, seconds: float) -> None:
+        if self._progress is not None:
+            self._progress.update(self._task, completed=seconds)
+
+    def close(self) -> None:
+        if self._progress is not None:
+            self._progress.stop()
