@@ -33,7 +33,7 @@ def test_stdout_holds_only_transcript_and_errors_go_to_stderr(run_cli, tmp_path)
     "bad_input, cause",
     [
         ("missing.wav", "no such file"),
-        ("notes.txt", "not a recognised audio or video file"),
+        ("notes.txt", "no audio stream"),
         ("empty.mp3", "empty file"),
         ("folder.wav", "is a directory"),
     ],

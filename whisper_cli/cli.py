@@ -14,7 +14,7 @@ import typer
 from . import __version__
 from .console import Reporter
 from .device import COMPUTE_TYPES
-from .errors import EXIT_CODE_MEANINGS, ExitCode, UsageError, WhisperCliError
+from .errors import EXIT_CODE_MEANINGS, ExitCode, StdoutClosed, UsageError, WhisperCliError
 from .models import BUNDLED_MODELS, MODEL_REPOS
 from .options import DecodeOptions
 from .writers import OutputFormat, SubtitleLayout
@@ -184,23 +184,20 @@ def _run(app: typer.Typer) -> None:
     signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
     reporter = Reporter()
     try:
-        app(standalone_mode=False)
-        code = ExitCode.OK
-    except typer.Exit as done:
-        code = done.exit_code
-    except click.exceptions.Exit as done:
-        code = done.exit_code
+        # Without standalone mode, click returns typer.Exit's code instead of raising it.
+        returned = app(standalone_mode=False)
+        code = returned if isinstance(returned, int) else ExitCode.OK
     except click.ClickException as error:
         error.show()
         code = ExitCode.USAGE if isinstance(error, click.UsageError) else ExitCode.FAILED
+    except StdoutClosed:
+        code = _quiet_broken_pipe()
     except WhisperCliError as error:
         reporter.error(str(error))
         code = error.exit_code
     except (KeyboardInterrupt, click.exceptions.Abort):
         reporter.error("interrupted")
         code = ExitCode.INTERRUPTED
-    except BrokenPipeError:
-        code = _quiet_broken_pipe()
     try:
         sys.stdout.flush()
     except BrokenPipeError:

@@ -68,3 +68,12 @@ class DeviceError(WhisperCliError):
     """The requested device cannot be used."""
 
     exit_code = ExitCode.DEVICE
+
+
+class StdoutClosed(WhisperCliError):
+    """The reader of stdout went away (`| head`); not worth a message."""
+
+    exit_code = ExitCode.BROKEN_PIPE
+
+    def __init__(self):
+        super().__init__("<stdout>", "closed by its reader")

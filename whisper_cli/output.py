@@ -8,7 +8,7 @@ import tempfile
 from pathlib import Path
 from typing import Protocol, TextIO
 
-from .errors import OutputError
+from .errors import OutputError, StdoutClosed
 
 # Temp files carry this suffix so a later run can recognise (and clean up) leftovers of a kill -9.
 TEMP_SUFFIX = ".whisper-cli-partial"
@@ -28,8 +28,11 @@ class StreamSink:
 
     def write(self, text: str) -> None:
         if text:
-            self._stream.write(text)
-            self._stream.flush()
+            try:
+                self._stream.write(text)
+                self._stream.flush()
+            except BrokenPipeError:
+                raise StdoutClosed() from None
 
     def commit(self) -> None:
         pass
