@@ -92,7 +92,7 @@ def run(config: RunConfig, reporter: Reporter, load_model: Optional[Callable] = 
 def transcribe_one(whisper, source: str, config: RunConfig, reporter: Reporter) -> Transcript:
     """Decode, transcribe and write one input; outputs appear only once complete."""
     name = display_name(source)
-    audio = load_audio(source)
+    audio = load_audio(source, split_stereo=config.decode.split_stereo)
     stream = whisper(audio, config.decode, source=name)
     if config.decode.language is None:
         info = stream.info

@@ -142,10 +142,11 @@ def probe_command(
     compute_type: Annotated[ComputeType, typer.Option(help="Compute type to check.")] = "auto",
 ) -> None:
     """Show the devices, compute types and libraries found, and what --device auto would pick."""
+    import json
+
     from .device import describe
 
-    for key, value in describe(device.value, compute_type.value).items():
-        typer.echo(f"{key}: {value}")
+    typer.echo(json.dumps(describe(device.value, compute_type.value, include_torch=True), indent=2))
 
 
 def _print_version(value: bool) -> None:

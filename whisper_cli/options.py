@@ -19,6 +19,9 @@ class VadOptions:
     max_speech_duration_s: float = float("inf")
 
 
+_NOT_ENGINE_KWARGS = ("batch_size", "split_stereo")
+
+
 @dataclass(frozen=True)
 class DecodeOptions:
     """Every decoding setting; field names equal WhisperModel.transcribe's parameters."""
@@ -47,12 +50,14 @@ class DecodeOptions:
     vad_parameters: VadOptions = VadOptions()
     language_detection_threshold: Optional[float] = 0.5
     language_detection_segments: int = 1
-    # Not a transcribe() parameter: 0 decodes sequentially, N > 0 uses BatchedInferencePipeline.
+    # Not transcribe() parameters: 0 decodes sequentially, N > 0 uses BatchedInferencePipeline;
+    # split_stereo transcribes left and right channels apart and merges them with speaker labels.
     batch_size: int = 0
+    split_stereo: bool = False
 
     def engine_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for faster-whisper's transcribe()."""
-        kwargs = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "batch_size"}
+        kwargs = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in _NOT_ENGINE_KWARGS}
         kwargs["temperature"] = list(self.temperature)
         kwargs["suppress_tokens"] = list(self.suppress_tokens)
         kwargs["vad_parameters"] = asdict(self.vad_parameters)
