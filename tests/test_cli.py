@@ -23,7 +23,7 @@ def test_prints_transcript_of_bundled_sample(run_cli):
 
 
 def test_stdout_holds_only_transcript_and_errors_go_to_stderr(run_cli, tmp_path):
-    result = run_cli(FORECAST, tmp_path / "missing.wav", "--model", "tiny.en", "-o", tmp_path, expect=1)
+    result = run_cli(FORECAST, tmp_path / "missing.wav", "--model", "tiny.en", "-o", tmp_path, "-q", expect=1)
     assert result.stdout == ""
     assert result.stderr.strip().splitlines() == [f"error: {tmp_path / 'missing.wav'}: no such file"]
     assert "umbrella" in (tmp_path / "forecast.txt").read_text()
@@ -35,13 +35,11 @@ def test_stdout_holds_only_transcript_and_errors_go_to_stderr(run_cli, tmp_path)
         ("missing.wav", "no such file"),
         ("notes.txt", "no audio stream"),
         ("empty.mp3", "empty file"),
-        ("folder.wav", "is a directory"),
     ],
 )
 def test_bad_input_is_one_line_naming_the_file(run_cli, tmp_path, bad_input, cause):
     (tmp_path / "notes.txt").write_text("hello, I am not audio\n" * 20)
     (tmp_path / "empty.mp3").write_bytes(b"")
-    (tmp_path / "folder.wav").mkdir()
     result = run_cli(tmp_path / bad_input, "--model", "tiny.en", expect=1)
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"error: {tmp_path / bad_input}: {cause}")
@@ -154,8 +152,11 @@ def test_real_entry_point_runs_default_bundled_base_offline(tmp_path):
 
 
 def test_closed_stdout_pipe_exits_quietly(tmp_path):
+    # Several 30 s windows, so decoding is still going on when the reader goes away.
+    long_clip = tmp_path / "long.wav"
+    subprocess.run(["sox", *[str(FORECAST)] * 8, str(long_clip)], check=True)
     process = subprocess.Popen(
-        _transcribe_command(FORECAST, "--model", "tiny.en"),
+        _transcribe_command(long_clip, "--model", "tiny.en"),
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=REPO,
     )
     first_line = process.stdout.readline()

@@ -1,4 +1,9 @@
-"""Path, "-" (stdin) or a pipe -> 16 kHz mono float32 samples; every error names the file."""
+"""Path, "-" (stdin) or a pipe -> 16 kHz mono float32 samples; every error names the file.
+
+A damaged file gives what can be decoded from it: a corrupt packet is skipped and a truncated file yields
+the audio before the cut, because a recording that cannot be made again is worth a partial transcript.
+Only when no audio at all comes out is it an error. Every failure is an InputError with a cause in words.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,7 @@ import os
 import stat
 import sys
 from pathlib import Path
-from typing import BinaryIO, Union
+from typing import BinaryIO, Callable, Optional, Union
 
 import numpy as np
 
@@ -16,33 +21,76 @@ from .errors import InputError
 SAMPLE_RATE = 16000  # Hz; what Whisper's feature extractor expects
 STDIN_NAME = "-"
 _DECODE_CHUNK_SAMPLES = 500_000  # resample in chunks this big to bound PyAV's per-call memory
+# A header claiming a lower rate is corrupt, not audio: 1 Hz would blow 100 KB up into a day of samples.
+_MIN_SOURCE_RATE_HZ = 1000
+_MAX_SOURCE_RATE_HZ = 768_000  # the highest PCM rate in real use
+_TRUNCATION_SLACK_S = 1.0  # decoding this much less than the header announces is not worth a warning
 
 AudioSource = Union[str, os.PathLike]
+Warn = Callable[[str], None]
 
 
 def display_name(source: AudioSource) -> str:
     return "<stdin>" if str(source) == STDIN_NAME else str(source)
 
 
-def load_audio(source: AudioSource, *, split_stereo: bool = False, stdin: BinaryIO | None = None):
+def load_audio(
+    source: AudioSource,
+    *,
+    split_stereo: bool = False,
+    stdin: BinaryIO | None = None,
+    warn: Optional[Warn] = None,
+):
     """Decode any container PyAV reads into float32 samples at SAMPLE_RATE.
 
     Returns one array, or (left, right) with split_stereo. Raises InputError naming the source.
+    `warn` is told, in words, when a damaged or truncated file was only partly decoded.
     """
     name = display_name(source)
+    warn = warn or _ignore
     if str(source) == STDIN_NAME:
-        data = (stdin or sys.stdin.buffer).read()
-        return _decode(io.BytesIO(_non_empty(data, name)), name, split_stereo)
+        return _decode(io.BytesIO(_read_stdin(stdin, name)), name, split_stereo, warn)
     path = Path(source)
     mode = _stat_input(path, name)
     if stat.S_ISREG(mode):
         if os.stat(path).st_size == 0:
             raise InputError(name, "empty file (0 bytes)")
-        return _decode(str(path), name, split_stereo)
-    # A pipe or character device (e.g. `transcribe <(ffmpeg ...)`): read it whole, as for stdin,
-    # because several containers need to seek.
+        # Absolute, so FFmpeg never reads a name like "http:host:80" or "pipe:0" as a protocol.
+        return _decode(os.path.abspath(path), name, split_stereo, warn)
+    # A pipe (e.g. `transcribe <(ffmpeg ...)`) or a socket: read it whole, as for stdin, because several
+    # containers need to seek.
     with _open_readable(path, name) as stream:
-        return _decode(io.BytesIO(_non_empty(stream.read(), name)), name, split_stereo)
+        return _decode(io.BytesIO(_non_empty(_read(stream, name), name)), name, split_stereo, warn)
+
+
+def _ignore(message: str) -> None:
+    pass
+
+
+def _read_stdin(stdin: Optional[BinaryIO], name: str) -> bytes:
+    if stdin is None:
+        if sys.stdin is None:  # started with stdin closed (`<&-`)
+            raise InputError(name, "stdin is closed")
+        if _isatty(sys.stdin):
+            raise InputError(name, "stdin is a terminal; pipe audio in, e.g. `transcribe - < talk.mp3`")
+        stdin = sys.stdin.buffer
+    return _non_empty(_read(stdin, name), name)
+
+
+def _read(stream: BinaryIO, name: str) -> bytes:
+    try:
+        return stream.read()
+    except OSError as error:
+        raise InputError(name, f"cannot read: {error.strerror or error}") from None
+    except MemoryError:
+        raise InputError(name, "too large to hold in memory") from None
+
+
+def _isatty(stream) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError, OSError):
+        return False
 
 
 def _stat_input(path: Path, name: str) -> int:
@@ -55,6 +103,9 @@ def _stat_input(path: Path, name: str) -> int:
         raise InputError(name, error.strerror or str(error)) from None
     if stat.S_ISDIR(mode):
         raise InputError(name, "is a directory")
+    if not (stat.S_ISREG(mode) or stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)):
+        # /dev/zero or /dev/urandom would be read forever, and a disk is not a recording.
+        raise InputError(name, "not a regular file or a pipe")
     if not os.access(path, os.R_OK):
         raise InputError(name, "permission denied")
     return mode
@@ -73,72 +124,179 @@ def _non_empty(data: bytes, name: str) -> bytes:
     return data
 
 
-def _decode(file: Union[str, BinaryIO], name: str, split_stereo: bool):
+def _decode(file: Union[str, BinaryIO], name: str, split_stereo: bool, warn: Warn):
     import av
 
     layout = "stereo" if split_stereo else "mono"
-    # s16, as faster-whisper does: FFmpeg's float downmix keeps stereo sums above 1.0, and matching
-    # the engine's own decoder keeps our transcripts identical to a plain faster-whisper run.
-    resampler = av.AudioResampler(format="s16", layout=layout, rate=SAMPLE_RATE)
-    chunks: list[np.ndarray] = []
     try:
         with av.open(file, mode="r", metadata_errors="ignore") as container:
             if not container.streams.audio:
                 raise InputError(name, "no audio stream (not an audio or video file with sound)")
             stream = container.streams.audio[0]
-            fifo = av.AudioFifo()
-            for frame in _decodable_frames(container.decode(stream)):
-                frame.pts = None  # PyAV's fifo rejects gaps in timestamps; we only need samples
-                fifo.write(frame)
-                if fifo.samples >= _DECODE_CHUNK_SAMPLES:
-                    chunks.extend(_resample(resampler, fifo.read()))
-            if fifo.samples:
-                chunks.extend(_resample(resampler, fifo.read()))
-            chunks.extend(_resample(resampler, None))
+            if stream.codec_context is None:
+                raise InputError(name, "no decoder for this audio codec in FFmpeg")
+            _check_header(stream, name)
+            try:
+                chunks = _decode_stream(container, stream, layout, warn)
+            except av.error.ArgumentError:
+                # FFmpeg cannot open a decoder or resampler for what the header describes (64 channels, say).
+                raise InputError(name, f"unsupported audio format ({_describe(stream)})") from None
     except InputError:
         raise
     except av.error.FFmpegError as error:
         raise InputError(name, _ffmpeg_cause(error)) from None
-    except (ValueError, IndexError, OSError, MemoryError) as error:
-        # PyAV raises these for malformed headers (0 channels, 0 Hz, absurd sizes).
+    except MemoryError:
+        raise InputError(name, "too large to decode in memory") from None
+    except (ValueError, IndexError, OSError) as error:
+        # PyAV raises these for malformed headers (absurd channel layouts or sizes).
         raise InputError(name, f"cannot decode audio: {error}") from None
-
-    channels = 2 if split_stereo else 1
-    samples = np.concatenate(chunks, axis=1) if chunks else np.zeros((channels, 0), np.int16)
-    samples = samples.astype(np.float32) / 32768.0
-    if samples.shape[1] == 0:
-        raise InputError(name, "no audio samples could be decoded")
-    if split_stereo:
-        return np.ascontiguousarray(samples[0]), np.ascontiguousarray(samples[1])
-    return samples[0]
+    if not chunks:
+        raise InputError(name, "no audio could be decoded (damaged or truncated file?)")
+    return _to_float(chunks, split_stereo)
 
 
-def _decodable_frames(frames):
-    """Skip corrupt packets in the middle of a stream instead of failing the whole file."""
+def _describe(stream) -> str:
+    context = stream.codec_context
+    return f"{context.name}, {getattr(context, 'channels', '?')} channels, {context.sample_rate} Hz"
+
+
+def _check_header(stream, name: str) -> None:
+    """Raw PCM has only its header to go by; compressed codecs are judged by the frames they decode."""
+    context = stream.codec_context
+    if not context.name.startswith("pcm_"):
+        return
+    if getattr(context, "channels", 1) <= 0:
+        raise InputError(name, "invalid audio header: 0 channels")
+    if not _MIN_SOURCE_RATE_HZ <= context.sample_rate <= _MAX_SOURCE_RATE_HZ:
+        raise InputError(name, f"invalid audio header: sample rate {context.sample_rate} Hz")
+
+
+def _decode_stream(container, stream, layout: str, warn: Warn) -> list[np.ndarray]:
+    """Demux and decode packet by packet, skipping corrupt packets and stopping at a truncation."""
     import av
 
-    iterator = iter(frames)
-    while True:
-        try:
-            yield next(iterator)
-        except StopIteration:
+    output = _Resampled(layout)
+    corrupt = 0
+    try:
+        for packet in container.demux(stream):
+            try:
+                frames = packet.decode()
+            except av.error.InvalidDataError:
+                corrupt += 1  # a corrupt packet: skip it, keep the rest
+                continue
+            for frame in frames:
+                output.add(frame)
+    except av.error.FFmpegError as error:
+        if not output.has_samples:
+            raise
+        # The file is cut off or damaged past this point: keep what came before.
+        cause = getattr(error, "strerror", None) or type(error).__name__
+        warn(f"damaged or truncated after {output.seconds:.1f} s ({cause}); transcribing the audio before that")
+    else:
+        _warn_if_shorter_than_announced(stream, output.seconds, warn)
+    if corrupt and output.has_samples:
+        warn(f"skipped {corrupt} corrupt packet{'s' if corrupt > 1 else ''}")
+    return output.finish()
+
+
+def _warn_if_shorter_than_announced(stream, decoded_s: float, warn: Warn) -> None:
+    """A truncated FLAC or WAV ends quietly; its header still tells how long it was meant to be."""
+    if not (stream.codec_context.name == "flac" or stream.codec_context.name.startswith("pcm_")):
+        return  # other headers estimate duration (from a bitrate, say) and would cry wolf
+    if not stream.duration or not stream.time_base:
+        return
+    announced_s = float(stream.duration * stream.time_base)
+    if announced_s - decoded_s > max(_TRUNCATION_SLACK_S, 0.05 * announced_s):
+        warn(f"truncated: decoded {decoded_s:.1f} s of the {announced_s:.1f} s its header announces")
+
+
+class _Resampled:
+    """Frames in, int16 arrays of shape (channels, n) out; a new resampler whenever the frame format changes."""
+
+    def __init__(self, layout: str):
+        self._layout = layout
+        self._chunks: list[np.ndarray] = []
+        self._key: Optional[tuple] = None
+        self._fifo = None
+        self._resampler = None
+
+    @property
+    def seconds(self) -> float:
+        """Seconds of audio taken in so far."""
+        resampled = sum(chunk.shape[1] for chunk in self._chunks) / SAMPLE_RATE
+        pending = self._fifo.samples / self._key[3] if self._fifo is not None else 0.0
+        return resampled + pending
+
+    @property
+    def has_samples(self) -> bool:
+        return bool(self._chunks) or (self._fifo is not None and self._fifo.samples > 0)
+
+    def add(self, frame) -> None:
+        import av
+
+        if frame.samples == 0:
             return
-        except av.error.InvalidDataError:
-            continue
+        if not _MIN_SOURCE_RATE_HZ <= frame.sample_rate <= _MAX_SOURCE_RATE_HZ:
+            raise ValueError(f"implausible sample rate {frame.sample_rate} Hz")
+        key = (frame.format.name, frame.layout.name, len(frame.layout.channels), frame.sample_rate)
+        if key != self._key:
+            # PyAV's fifo and resampler take one format only; a stream that changes rate or layout mid-way
+            # (radio recordings, concatenated files) gets a fresh pair.
+            self._flush()
+            self._key = key
+            self._fifo = av.AudioFifo()
+            # s16, as faster-whisper does: FFmpeg's float downmix keeps stereo sums above 1.0, and matching
+            # the engine's own decoder keeps our transcripts identical to a plain faster-whisper run.
+            self._resampler = av.AudioResampler(format="s16", layout=self._layout, rate=SAMPLE_RATE)
+        frame.pts = None  # PyAV's fifo rejects gaps in timestamps; we only need samples
+        self._fifo.write(frame)
+        if self._fifo.samples >= _DECODE_CHUNK_SAMPLES:
+            self._resample(self._fifo.read())
+
+    def finish(self) -> list[np.ndarray]:
+        self._flush()
+        return self._chunks
+
+    def _flush(self) -> None:
+        if self._fifo is None:
+            return
+        if self._fifo.samples:
+            self._resample(self._fifo.read())
+        self._resample(None)
+        self._fifo = self._resampler = None
+
+    def _resample(self, frame) -> None:
+        # Packed stereo comes back as shape (1, 2n) interleaved; reshape to (channels, n).
+        for out in self._resampler.resample(frame):
+            array = out.to_ndarray()
+            channels = len(out.layout.channels)
+            self._chunks.append(array.reshape(-1, channels).T if channels > 1 else array.reshape(1, -1))
 
 
-def _resample(resampler, frame) -> list[np.ndarray]:
-    # Packed stereo comes back as shape (1, 2n) interleaved; reshape to (channels, n).
-    arrays = []
-    for out in resampler.resample(frame):
-        array = out.to_ndarray()
-        channels = len(out.layout.channels)
-        arrays.append(array.reshape(-1, channels).T if channels > 1 else array.reshape(1, -1))
-    return arrays
+def _to_float(chunks: list[np.ndarray], split_stereo: bool):
+    """int16 chunks -> float32 in [-1, 1), holding at most the int16 copy and the float32 result at once."""
+    samples = np.concatenate(chunks, axis=1) if len(chunks) > 1 else chunks[0]
+    chunks.clear()
+    result = samples.astype(np.float32)
+    del samples
+    result *= 1 / 32768.0
+    if split_stereo:
+        return np.ascontiguousarray(result[0]), np.ascontiguousarray(result[1])
+    return result[0]
 
 
 def _ffmpeg_cause(error) -> str:
+    import av
+
+    if isinstance(error, av.error.InvalidDataError):
+        return "not a recognised audio or video file, or a damaged one (invalid data)"
+    if isinstance(error, av.error.EOFError):
+        return "the file ends before any audio (truncated, or not an audio file)"
+    if isinstance(error, av.error.DecoderNotFoundError):
+        return "no decoder for this audio codec in FFmpeg"
     message = getattr(error, "strerror", None) or str(error)
-    if "Invalid data found" in message:
-        return "not a recognised audio or video file (invalid data)"
-    return f"cannot decode audio: {message}"
+    if isinstance(error, (PermissionError, FileNotFoundError, IsADirectoryError)):
+        return message[:1].lower() + message[1:]  # the file changed since it was checked: say so plainly
+    # The file was readable a moment ago, so FFmpeg's "Input/output error" and the like are its demuxer
+    # giving up on a damaged or cut-off container far more often than a failing disk.
+    return f"cannot decode audio: damaged, truncated or unsupported file (FFmpeg: {message})"

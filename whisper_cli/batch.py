@@ -1,18 +1,34 @@
-"""Inputs -> transcripts: one model load for all inputs, an outcome per file, going on past a bad file."""
+"""Inputs -> transcripts: one model load for all inputs, an outcome per file, going on past a bad file.
+
+run() plans first (find the files, name their outputs, remove temp files of killed runs, skip what a
+record says is done), then loads the model once, if anything is left to do, and transcribes the rest in
+order while the next file is decoded in the background. Every output appears whole or not at all, and a
+file's record is written only after all of its outputs are in place.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from enum import Enum
+from functools import partial
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Any, Callable, Optional
 
-from .audio import STDIN_NAME, display_name, load_audio
-from .console import FileProgress, Reporter
+from . import manifest
+from .audio import STDIN_NAME, load_audio
+from .console import Reporter
 from .errors import ExitCode, InputError, UsageError
+from .inputs import Input, discover, is_single_file, output_bases, read_list
 from .options import DecodeOptions
-from .output import AtomicFileSink, Sink, StreamSink
+from .output import AtomicFileSink, Sink, StreamSink, remove_stale_temp_files
+from .prefetch import Prefetcher
+from .progress import LogFormat, make_view
 from .transcript import Transcript
 from .writers import OutputFormat, SubtitleLayout, Writer, make_writer
+
+DEFAULT_PREFETCH = 1  # files decoded ahead of the one being transcribed
 
 
 @dataclass(frozen=True)
@@ -32,37 +48,247 @@ class RunConfig:
     decode: DecodeOptions = DecodeOptions()
     layout: SubtitleLayout = SubtitleLayout()
     model: ModelSettings = ModelSettings()
+    recursive: bool = True  # search folders' sub-folders too
+    files_from: Optional[str] = None  # a file listing one input per line; "-" reads stdin
+    overwrite: bool = False  # transcribe again even what a record says is done
+    log_format: LogFormat = LogFormat.text
+    prefetch: int = DEFAULT_PREFETCH  # 0 decodes each file only when its turn comes
+
+    @property
+    def is_batch(self) -> bool:
+        """Anything but one file argument: folders, patterns, a list or several files. Only a batch resumes
+        (skips what a record says is done) and ends with a summary; one file is transcribed every time."""
+        return not is_single_file(self.inputs, self.files_from)
+
+    @property
+    def to_stdout(self) -> bool:
+        return not self.is_batch and self.output_dir is None
+
+
+class Status(str, Enum):
+    DONE = "done"
+    SKIPPED = "skipped"
+    FAILED = "failed"
+    INTERRUPTED = "interrupted"
+    NOT_STARTED = "not started"
 
 
 @dataclass
 class Outcome:
-    source: str
-    error: Optional[str] = None
-    transcript: Optional[Transcript] = None
+    source: str  # the input's name as messages show it
+    status: Status = Status.NOT_STARTED
+    error: Optional[str] = None  # why it failed
+    reason: Optional[str] = None  # why it was skipped, or why it is transcribed again
+    outputs: tuple[Path, ...] = ()
+    language: Optional[str] = None
+    notes: list[str] = field(default_factory=list)  # what the engine noticed (a collapsed repetition loop ...)
+    audio_s: float = 0.0  # seconds of audio in the input
+    decode_s: float = 0.0  # decoding it (in the background unless --prefetch 0)
+    wait_s: float = 0.0  # waiting for that decoding to finish
+    transcribe_s: float = 0.0  # the model's work and writing the outputs
+    wall_s: float = 0.0  # from its turn coming to its outputs being in place
 
 
 @dataclass
 class RunResult:
     outcomes: list[Outcome] = field(default_factory=list)
+    interrupted: bool = False
+    wall_s: float = 0.0
 
     @property
     def exit_code(self) -> ExitCode:
-        return ExitCode.FAILED if any(o.error for o in self.outcomes) else ExitCode.OK
+        return ExitCode.FAILED if self.failures() else ExitCode.OK
+
+    @property
+    def audio_s(self) -> float:
+        return sum(outcome.audio_s for outcome in self.outcomes if outcome.status == Status.DONE)
+
+    def failures(self) -> list[Outcome]:
+        return [outcome for outcome in self.outcomes if outcome.status == Status.FAILED]
+
+    def counts(self) -> dict[str, int]:
+        counts = {status.value: 0 for status in (Status.DONE, Status.SKIPPED, Status.FAILED, Status.INTERRUPTED, Status.NOT_STARTED)}
+        for outcome in self.outcomes:
+            counts[outcome.status.value] += 1
+        return counts
+
+
+@dataclass
+class Job:
+    """One entry of the plan: an input and the files it is to produce, or an argument that named none."""
+
+    outcome: Outcome
+    input: Optional[Input] = None  # None for a Problem (a pattern that matches nothing ...)
+    outputs: dict[str, Path] = field(default_factory=dict)  # format -> final path; empty for stdout
+    base: Optional[Path] = None  # outputs' path less the extension; where the record is kept
+    stamp: Optional[manifest.SourceStamp] = None
+    problem: Optional[str] = None  # why an argument named no file
+
+    @property
+    def resumable(self) -> bool:
+        """Part of a batch, with outputs in files, from a file that a later run can find again (not stdin)."""
+        return self.stamp is not None
 
 
 def validate(config: RunConfig) -> None:
     """Usage errors that can be seen before any model is loaded."""
-    if not config.inputs:
-        raise UsageError("inputs", "no input given (a file, a folder, or - for stdin)")
-    to_stdout = config.output_dir is None and len(config.inputs) == 1
-    if to_stdout and len(config.formats) > 1:
+    if not config.inputs and config.files_from is None:
+        raise UsageError("inputs", "no input given (a file, a folder, a pattern, - for stdin, or --files-from)")
+    if config.to_stdout and len(config.formats) > 1:
         raise UsageError("--format", "several formats need --output-dir (stdout takes one)")
-    if STDIN_NAME in config.inputs and len(config.inputs) > 1:
+    if STDIN_NAME in config.inputs and (len(config.inputs) > 1 or config.files_from is not None):
         raise UsageError("-", "stdin can only be transcribed on its own")
+    if config.prefetch < 0:
+        raise UsageError("--prefetch", "must be 0 or more")
 
 
 def run(config: RunConfig, reporter: Reporter, load_model: Optional[Callable] = None) -> RunResult:
     validate(config)
+    started = time.monotonic()
+    jobs = plan(config, reporter)
+    todo = [job for job in jobs if job.input is not None and job.outcome.status == Status.NOT_STARTED]
+    view = make_view(reporter, config.log_format, batch=config.is_batch)
+    result = RunResult()
+    # Decoding starts now, on a background thread, and keeps `prefetch` files ahead of transcription.
+    prefetcher = Prefetcher(todo, partial(_decode, split_stereo=config.decode.split_stereo), depth=config.prefetch)
+    current: Optional[Outcome] = None
+    began = False
+    model = _LazyModel(config, reporter, load_model, view)
+    try:
+        view.begin(len(jobs), sum(1 for job in jobs if job.outcome.status != Status.SKIPPED))
+        began = True
+        for index, job in enumerate(jobs, start=1):
+            outcome = job.outcome
+            if job.problem is not None:
+                outcome.status, outcome.error = Status.FAILED, job.problem
+                view.finished(outcome)
+            elif outcome.status == Status.SKIPPED:
+                view.skipped(outcome)
+            else:
+                current = outcome
+                view.started(outcome, index, len(jobs))
+                _transcribe_job(model, job, prefetcher, config, view)
+                view.finished(outcome)
+                current = None
+    except KeyboardInterrupt:
+        result.interrupted = True
+        if current is not None and current.status == Status.NOT_STARTED:  # not if it had just finished
+            current.status = Status.INTERRUPTED
+            view.interrupted(current)
+        else:
+            view.interrupted(None)
+        raise
+    finally:
+        prefetcher.close()
+        result.outcomes = [job.outcome for job in jobs]
+        result.wall_s = time.monotonic() - started
+        if began:
+            view.summary(result)
+        view.close()
+    return result
+
+
+def plan(config: RunConfig, reporter: Reporter) -> list[Job]:
+    """Find the inputs, name their outputs, clear temp files of killed runs, mark what is already done."""
+    listed = _read_files_from(config.files_from) if config.files_from is not None else []
+    found = discover(config.inputs, recursive=config.recursive, listed=listed)
+    inputs = [entry for entry in found.entries if isinstance(entry, Input)]
+    bases = {} if config.to_stdout else output_bases(inputs, config.output_dir)
+    jobs = [
+        _job(entry, bases.get(entry), config) if isinstance(entry, Input) else Job(Outcome(entry.name), problem=entry.cause)
+        for entry in found.entries
+    ]
+    _remove_stale_temp_files(jobs, reporter)
+    if config.is_batch:
+        key = settings_key(config)
+        for job in jobs:
+            if job.input is not None:
+                _decide(job, key, config.overwrite)
+    return jobs
+
+
+def settings_key(config: RunConfig) -> dict[str, Any]:
+    """What makes an output what it is: the model asked for, its compute type, every decoding and layout setting.
+
+    The model is taken as asked for, not as resolved, so a finished batch is recognised without loading it;
+    a size name counts as its hub repo (turbo = large-v3-turbo), a local folder as its resolved path.
+    """
+    from .models import MODEL_REPOS
+
+    name = config.model.name
+    if os.path.isdir(os.path.expanduser(name)):
+        model = os.path.realpath(os.path.expanduser(name))
+    else:
+        model = MODEL_REPOS.get(name, name)
+    return {
+        "model": model,
+        "compute_type": config.model.compute_type,
+        "decode": config.decode.as_record(),
+        "layout": asdict(config.layout),
+    }
+
+
+def _read_files_from(list_source: str) -> list[str]:
+    try:
+        return read_list(list_source)
+    except OSError as error:
+        raise UsageError("--files-from", f"cannot read {list_source}: {error.strerror or error}") from None
+
+
+def _job(item: Input, base: Optional[Path], config: RunConfig) -> Job:
+    if base is None:  # streaming to stdout
+        return Job(Outcome(item.name), item)
+    outputs = {fmt.value: base.with_name(f"{base.name}.{make_writer(fmt, config.layout).extension}") for fmt in config.formats}
+    return Job(Outcome(item.name, outputs=tuple(outputs.values())), item, outputs, base)
+
+
+def _decode(job: Job, split_stereo: bool):
+    assert job.input is not None
+    return load_audio(job.input.source, split_stereo=split_stereo)
+
+
+def _decide(job: Job, key: dict[str, Any], overwrite: bool) -> None:
+    """Skip the job if its record says it is done (stdin is never in a batch, so every input is a path)."""
+    assert job.input is not None and job.base is not None
+    job.stamp = manifest.SourceStamp.of(job.input.source)
+    if overwrite:
+        job.outcome.reason = "--overwrite"
+        return
+    job.outcome.reason = manifest.why_not_done(job.base, job.outputs, key, job.stamp)
+    if job.outcome.reason is None:
+        job.outcome.status = Status.SKIPPED
+        job.outcome.reason = "already done with the same model and settings"
+
+
+def _remove_stale_temp_files(jobs: list[Job], reporter: Reporter) -> None:
+    """Temp files of killed runs (dead writer pids) in the folders this run writes to.
+
+    A killed file is not done, so it is in this run too, and its folder is searched; only those folders,
+    not their sub-folders, so that `-o ~` or an input folder's whole tree is never walked.
+    """
+    folders = {job.base.parent for job in jobs if job.base is not None}
+    folders |= {folder / manifest.RECORD_FOLDER for folder in folders}
+    removed = sum(remove_stale_temp_files(folder, recursive=False) for folder in folders if folder.is_dir())
+    if removed:
+        reporter.info(f"removed {removed} temp file(s) left by an interrupted run")
+
+
+class _LazyModel:
+    """Loads the model when the first input has decoded, so a run whose inputs are all done or all fail
+    to decode (a re-run with a corrupt file still in the folder) never pays for it."""
+
+    def __init__(self, config: RunConfig, reporter: Reporter, load_model: Optional[Callable], view):
+        self._config, self._reporter, self._load_model, self._view = config, reporter, load_model, view
+        self._whisper = None
+
+    def get(self):
+        if self._whisper is None:
+            with self._view.paused():  # a download's progress bar must not fight ours
+                self._whisper = _load_model(self._config, self._reporter, self._load_model)
+        return self._whisper
+
+
+def _load_model(config: RunConfig, reporter: Reporter, load_model: Optional[Callable]):
     if load_model is None:
         from .engine import get_whisper as load_model
     whisper = load_model(
@@ -71,43 +297,68 @@ def run(config: RunConfig, reporter: Reporter, load_model: Optional[Callable] = 
         config.model.device,
         config.model.cpu_threads,
         offline=config.model.offline,
-        show_progress=not reporter.quiet,
+        show_progress=not reporter.quiet and config.log_format == LogFormat.text,
     )
     if whisper.choice.fallback_reason:
         reporter.warn(whisper.choice.fallback_reason)
-    reporter.info(f"model {whisper.resolved.name} on {whisper.choice.description}")
-
-    result = RunResult()
-    for source in config.inputs:
-        outcome = Outcome(display_name(source))
-        try:
-            outcome.transcript = transcribe_one(whisper, source, config, reporter)
-        except InputError as error:
-            outcome.error = error.cause
-            reporter.error(str(error))
-        result.outcomes.append(outcome)
-    return result
+    if config.log_format == LogFormat.text:
+        reporter.info(f"model {whisper.resolved.name} on {whisper.choice.description}")
+    return whisper
 
 
-def transcribe_one(whisper, source: str, config: RunConfig, reporter: Reporter) -> Transcript:
-    """Decode, transcribe and write one input; outputs appear only once complete."""
-    name = display_name(source)
-    audio = load_audio(source, split_stereo=config.decode.split_stereo)
-    stream = whisper(audio, config.decode, source=name)
-    if config.decode.language is None:
-        info = stream.info
-        reporter.info(f"{name}: language {info.language} ({info.language_probability:.0%})")
-    outputs = _open_outputs(source, config)
-    progress = FileProgress(reporter, name, stream.info.duration)
+def _transcribe_job(model: _LazyModel, job: Job, prefetcher: Prefetcher, config: RunConfig, view) -> None:
+    """Transcribe one input and fill in its outcome; a bad input becomes a failed outcome."""
+    outcome = job.outcome
+    turn = time.monotonic()
     try:
+        loaded = prefetcher.take(job)
+        outcome.wait_s = time.monotonic() - turn
+        outcome.decode_s = loaded.decode_s
+        if loaded.error is not None:
+            raise loaded.error
+        whisper = model.get()
+        if job.resumable:
+            manifest.forget(job.base)
+        working = time.monotonic()
+        transcript = transcribe_one(whisper, loaded.audio, job.input.name, _open_outputs(job, config), config, view, outcome)
+        if job.resumable:
+            manifest.write(job.base, job.outputs, settings_key(config), job.stamp, job.input.source, {
+                "model_resolved": whisper.resolved.name,
+                "device": whisper.choice.device,
+                "language": transcript.info.language,
+                "audio_s": round(transcript.info.duration, 3),
+            })
+        outcome.transcribe_s = time.monotonic() - working
+    except InputError as error:
+        outcome.status = Status.FAILED
+        outcome.error = error.cause
+        outcome.outputs = ()
+        return
+    finally:
+        outcome.wall_s = time.monotonic() - turn
+    outcome.status = Status.DONE  # the transcript itself is not kept: a long batch would hold them all
+    outcome.language = transcript.info.language
+    outcome.audio_s = transcript.info.duration
+
+
+def transcribe_one(whisper, audio, name: str, outputs: list[tuple[Writer, Sink]], config: RunConfig, view, outcome: Outcome) -> Transcript:
+    """Transcribe decoded audio into `outputs`; they appear only once complete, and never on failure."""
+    try:
+        stream = whisper(audio, config.decode, source=name)
+        if config.decode.language is None:
+            view.language(outcome, stream.info.language, stream.info.language_probability)
+        view.transcribing(outcome, stream.info.duration)
+        _report_notes(stream, view, outcome)
         for writer, sink in outputs:
             sink.write(writer.start(stream.info))
         segments = []
         for segment in stream.segments:
             segments.append(segment)
-            progress.advance_to(segment.end)
+            view.advance(segment.end)
+            _report_notes(stream, view, outcome)
             for writer, sink in outputs:
                 sink.write(writer.segment(segment))
+        _report_notes(stream, view, outcome)
         transcript = Transcript(stream.info, tuple(segments))
         for writer, sink in outputs:
             sink.write(writer.finish(transcript))
@@ -118,20 +369,23 @@ def transcribe_one(whisper, source: str, config: RunConfig, reporter: Reporter) 
         for _, sink in outputs:
             sink.abort()
         raise
-    finally:
-        progress.close()
 
 
-def _open_outputs(source: str, config: RunConfig) -> list[tuple[Writer, Sink]]:
-    if config.output_dir is None and len(config.inputs) == 1:
+def _report_notes(stream, view, outcome: Outcome) -> None:
+    """The engine never prints: what it noticed while decoding is told here, as it happens."""
+    take_notes = getattr(stream, "take_notes", None)
+    for note in take_notes() if take_notes else ():
+        outcome.notes.append(note)
+        view.note(outcome, note)
+
+
+def _open_outputs(job: Job, config: RunConfig) -> list[tuple[Writer, Sink]]:
+    if not job.outputs:
         return [(make_writer(config.formats[0], config.layout), StreamSink())]
-    stem = "stdin" if source == STDIN_NAME else Path(source).stem
-    directory = config.output_dir if config.output_dir is not None else Path(source).parent
     outputs: list[tuple[Writer, Sink]] = []
     try:
-        for fmt in config.formats:
-            writer = make_writer(fmt, config.layout)
-            outputs.append((writer, AtomicFileSink(directory / f"{stem}.{writer.extension}")))
+        for fmt, path in job.outputs.items():
+            outputs.append((make_writer(fmt, config.layout), AtomicFileSink(path)))
     except BaseException:
         for _, sink in outputs:
             sink.abort()

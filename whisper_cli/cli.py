@@ -16,12 +16,21 @@ from .console import Reporter
 from .device import COMPUTE_TYPES
 from .errors import EXIT_CODE_MEANINGS, ExitCode, StdoutClosed, UsageError, WhisperCliError
 from .models import BUNDLED_MODELS, MODEL_REPOS
-from .options import DecodeOptions
-from .writers import OutputFormat, SubtitleLayout
+from .options import check_usage, decode_options, parse_threshold, subtitle_layout
+from .inputs import help_text as inputs_help
+from .manifest import help_text as resume_help
+from .progress import LogFormat
+from .writers import OutputFormat
 
 MODEL_PANEL = "Model and device"
 OUTPUT_PANEL = "Output"
+LANGUAGE_PANEL = "Language and task"
 DECODE_PANEL = "Decoding"
+FALLBACK_PANEL = "Fallback and quality"
+WORDS_PANEL = "Word timestamps"
+LAYOUT_PANEL = "Subtitle layout (srt, vtt)"
+VAD_PANEL = "VAD, batching and stereo"
+BATCH_PANEL = "Batch"
 
 
 class Device(str, Enum):
@@ -42,7 +51,7 @@ def _exit_codes_help() -> str:
     return "\n\n".join(f"{int(code):>3}  {meaning}" for code, meaning in EXIT_CODE_MEANINGS.items())
 
 
-EPILOG = "[bold]Exit codes[/bold]\n\n" + _exit_codes_help()
+EPILOG = "[bold]Exit codes[/bold]\n\n" + _exit_codes_help() + "\n\n[bold]Batch[/bold]\n\n" + inputs_help() + "\n\n" + resume_help()
 
 
 def parse_formats(values: list[str]) -> tuple[OutputFormat, ...]:
@@ -64,7 +73,14 @@ def _format_named(name: str) -> OutputFormat:
 
 
 def transcribe(
-    inputs: Annotated[list[str], typer.Argument(help="Audio or video files; - reads stdin.", show_default=False)],
+    ctx: typer.Context,
+    inputs: Annotated[
+        Optional[list[str]],
+        typer.Argument(
+            help="Audio or video files, folders (searched for media files), or quoted patterns ('calls/**/*.m4a'); - reads stdin.",
+            show_default=False,
+        ),
+    ] = None,
     model: Annotated[
         str,
         typer.Option(
@@ -94,19 +110,197 @@ def transcribe(
     ] = ["txt"],
     output_dir: Annotated[
         Optional[Path],
-        typer.Option("--output-dir", "-o", help="Write <name>.<format> files here instead of stdout.", rich_help_panel=OUTPUT_PANEL),
+        typer.Option(
+            "--output-dir", "-o",
+            help="Write <name>.<format> files here, mirroring the input folders. Without it one file streams to stdout, "
+            "and several are written next to each input.",
+            rich_help_panel=OUTPUT_PANEL,
+        ),
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only errors on stderr.", rich_help_panel=OUTPUT_PANEL)] = False,
-    language: Annotated[
-        Optional[str], typer.Option("--language", "-l", help="Spoken language code (en, de, ...); default detects it.", rich_help_panel=DECODE_PANEL)
+    recursive: Annotated[
+        bool, typer.Option("--recursive/--no-recursive", help="Search folders' sub-folders too.", rich_help_panel=BATCH_PANEL)
+    ] = True,
+    files_from: Annotated[
+        Optional[str],
+        typer.Option(
+            "--files-from", metavar="LIST",
+            help="Also transcribe the paths in LIST, one per line (or NUL-separated, as find -print0); - reads stdin.",
+            rich_help_panel=BATCH_PANEL,
+        ),
     ] = None,
-    task: Annotated[Task, typer.Option(help="translate gives English text.", rich_help_panel=DECODE_PANEL)] = Task.transcribe,
-    beam_size: Annotated[int, typer.Option(min=1, help="Beam width.", rich_help_panel=DECODE_PANEL)] = 5,
-    word_timestamps: Annotated[bool, typer.Option(help="Time every word (JSON/JSONL words).", rich_help_panel=DECODE_PANEL)] = False,
-    vad: Annotated[bool, typer.Option(help="Skip non-speech with Silero VAD.", rich_help_panel=DECODE_PANEL)] = False,
-    batch_size: Annotated[
-        int, typer.Option(min=0, help="0 decodes sequentially; N > 0 batches N windows of one file.", rich_help_panel=DECODE_PANEL)
+    overwrite: Annotated[
+        bool,
+        typer.Option(
+            "--overwrite",
+            help="Transcribe again inputs whose outputs are complete for the same model and settings (skipped otherwise).",
+            rich_help_panel=BATCH_PANEL,
+        ),
+    ] = False,
+    log_format: Annotated[
+        LogFormat,
+        typer.Option(
+            help="jsonl: one JSON event per line on stderr (started, skipped, done, failed, summary) instead of bars and a table.",
+            rich_help_panel=BATCH_PANEL,
+        ),
+    ] = LogFormat.text,
+    prefetch: Annotated[
+        int,
+        typer.Option(
+            min=0, max=2, help="Files decoded in the background ahead of the one being transcribed; 0 turns it off.",
+            rich_help_panel=BATCH_PANEL,
+        ),
+    ] = 1,
+    # Decoding controls are named as the DecodeOptions and SubtitleLayout fields they set (VAD ones
+    # as vad_<VadOptions field>): options.decode_options() and subtitle_layout() read them by name.
+    language: Annotated[
+        Optional[str],
+        typer.Option(
+            "--language", "-l", help="Spoken language: a code (de) or an English name (German); default detects it.",
+            rich_help_panel=LANGUAGE_PANEL,
+        ),
+    ] = None,
+    task: Annotated[
+        Task, typer.Option(help="translate: English text from speech in any language (multilingual models).", rich_help_panel=LANGUAGE_PANEL)
+    ] = Task.transcribe,
+    language_detection_segments: Annotated[
+        int,
+        typer.Option(
+            "--detect-language-segments", min=1, metavar="N",
+            help="Detect the language over up to N 30 s windows: the first one surer than --language-threshold wins, else a vote.",
+            rich_help_panel=LANGUAGE_PANEL,
+        ),
+    ] = 1,
+    language_detection_threshold: Annotated[
+        float,
+        typer.Option(
+            "--language-threshold", min=0.0, max=1.0, help="How sure of its language a window must be to end the detection.",
+            rich_help_panel=LANGUAGE_PANEL,
+        ),
+    ] = 0.5,
+    beam_size: Annotated[int, typer.Option(min=1, help="Beam width at temperature 0.", rich_help_panel=DECODE_PANEL)] = 5,
+    best_of: Annotated[int, typer.Option(min=1, help="Candidates sampled at a temperature above 0.", rich_help_panel=DECODE_PANEL)] = 5,
+    patience: Annotated[float, typer.Option(min=0.0, help="Beam search patience factor.", rich_help_panel=DECODE_PANEL)] = 1.0,
+    length_penalty: Annotated[float, typer.Option(help="Exponential length penalty of beam search.", rich_help_panel=DECODE_PANEL)] = 1.0,
+    repetition_penalty: Annotated[
+        float, typer.Option(min=0.0, help="Above 1 penalises tokens already generated.", rich_help_panel=DECODE_PANEL)
+    ] = 1.0,
+    no_repeat_ngram_size: Annotated[
+        int, typer.Option(min=0, metavar="N", help="Never repeat a sequence of N tokens; 0 = off.", rich_help_panel=DECODE_PANEL)
     ] = 0,
+    initial_prompt: Annotated[
+        Optional[str], typer.Option(help="Text that primes the first window: names, spelling, punctuation style.", rich_help_panel=DECODE_PANEL)
+    ] = None,
+    prefix: Annotated[Optional[str], typer.Option(help="Text the transcript starts with.", rich_help_panel=DECODE_PANEL)] = None,
+    hotwords: Annotated[Optional[str], typer.Option(help="Words or phrases to favour: names, jargon.", rich_help_panel=DECODE_PANEL)] = None,
+    suppress_tokens: Annotated[
+        str,
+        typer.Option(
+            metavar="IDS", help='Token ids never to emit, comma-separated; -1 = Whisper\'s default symbols, "" = none.',
+            rich_help_panel=DECODE_PANEL,
+        ),
+    ] = "-1",
+    clip_timestamps: Annotated[
+        Optional[str],
+        typer.Option(
+            metavar="START,END,...", help="Decode only these spans, in seconds (30,42,60,75); a last START runs to the end.",
+            rich_help_panel=DECODE_PANEL,
+        ),
+    ] = None,
+    temperature: Annotated[
+        str, typer.Option(metavar="T[,T...]", help="Sampling temperature, or a comma list to try in turn.", rich_help_panel=FALLBACK_PANEL)
+    ] = "0",
+    temperature_increment_on_fallback: Annotated[
+        Optional[float],
+        typer.Option(
+            min=0.0, metavar="STEP",
+            help="With one --temperature T, retry a failed window at T+STEP, T+2*STEP ... up to 1 (default 0.2; 0 = never).",
+            rich_help_panel=FALLBACK_PANEL,
+        ),
+    ] = None,
+    compression_ratio_threshold: Annotated[
+        Optional[float],
+        typer.Option(
+            parser=parse_threshold, metavar="RATIO|none", help="Retry a window whose text compresses better than this (repetitive).",
+            rich_help_panel=FALLBACK_PANEL,
+        ),
+    ] = 2.4,
+    log_prob_threshold: Annotated[
+        Optional[float],
+        typer.Option(
+            parser=parse_threshold, metavar="LOGPROB|none", help="Retry a window whose average token log probability is lower.",
+            rich_help_panel=FALLBACK_PANEL,
+        ),
+    ] = -1.0,
+    no_speech_threshold: Annotated[
+        Optional[float],
+        typer.Option(
+            parser=parse_threshold, metavar="PROB|none",
+            help="Skip a window as silence above this no-speech probability (if its log probability is low too).",
+            rich_help_panel=FALLBACK_PANEL,
+        ),
+    ] = 0.6,
+    condition_on_previous_text: Annotated[
+        bool,
+        typer.Option(
+            "--condition-on-previous-text/--no-condition-on-previous-text",
+            help="Prompt each window with the text before it; off resists repetition loops.", rich_help_panel=FALLBACK_PANEL,
+        ),
+    ] = True,
+    hallucination_silence_threshold: Annotated[
+        Optional[float],
+        typer.Option(
+            min=0.0, metavar="SECONDS",
+            help="Skip silences longer than this around a likely hallucination (needs --word-timestamps).",
+            rich_help_panel=FALLBACK_PANEL,
+        ),
+    ] = None,
+    word_timestamps: Annotated[
+        bool, typer.Option(help="Time every word: start, end and probability in JSON/JSONL.", rich_help_panel=WORDS_PANEL)
+    ] = False,
+    highlight_words: Annotated[
+        bool, typer.Option(help="Underline each word in srt/vtt as it is spoken (needs --word-timestamps).", rich_help_panel=WORDS_PANEL)
+    ] = False,
+    max_line_width: Annotated[
+        Optional[int], typer.Option(min=1, metavar="CHARS", help="Break lines at words within this many characters.", rich_help_panel=LAYOUT_PANEL)
+    ] = None,
+    max_line_count: Annotated[
+        Optional[int], typer.Option(min=1, metavar="LINES", help="Lines per cue; a longer segment becomes several cues.", rich_help_panel=LAYOUT_PANEL)
+    ] = None,
+    max_words_per_line: Annotated[Optional[int], typer.Option(min=1, metavar="WORDS", help="Words per line.", rich_help_panel=LAYOUT_PANEL)] = None,
+    vad_filter: Annotated[
+        Optional[bool],
+        typer.Option("--vad/--no-vad", help="Skip non-speech with Silero VAD. Default: on with --batch-size, else off.", rich_help_panel=VAD_PANEL),
+    ] = None,
+    vad_threshold: Annotated[
+        float, typer.Option("--vad-threshold", min=0.0, max=1.0, help="Speech probability above which VAD hears speech.", rich_help_panel=VAD_PANEL)
+    ] = 0.5,
+    vad_min_speech_duration_ms: Annotated[
+        int, typer.Option("--min-speech-ms", min=0, help="Drop speech chunks shorter than this (ms).", rich_help_panel=VAD_PANEL)
+    ] = 0,
+    vad_min_silence_duration_ms: Annotated[
+        int, typer.Option("--min-silence-ms", min=0, help="Silence that ends a speech chunk (ms).", rich_help_panel=VAD_PANEL)
+    ] = 2000,
+    vad_speech_pad_ms: Annotated[
+        int, typer.Option("--speech-pad-ms", min=0, help="Audio kept on each side of speech (ms).", rich_help_panel=VAD_PANEL)
+    ] = 400,
+    vad_max_speech_duration_s: Annotated[
+        float,
+        typer.Option("--max-speech-s", min=0.0, help="Split speech chunks longer than this (s).", rich_help_panel=VAD_PANEL),
+    ] = float("inf"),
+    batch_size: Annotated[
+        int,
+        typer.Option(
+            min=0, metavar="N", help="0 decodes sequentially; N > 0 decodes N windows of a file at once (faster on a GPU).",
+            rich_help_panel=VAD_PANEL,
+        ),
+    ] = 0,
+    split_stereo: Annotated[
+        bool,
+        typer.Option(
+            "--split-stereo", help="Transcribe the left and right channels apart, labelled L and R (calls).", rich_help_panel=VAD_PANEL
+        ),
+    ] = False,
     version: Annotated[
         bool, typer.Option("--version", help="Show the version and exit.", is_eager=True, callback=lambda v: _print_version(v))
     ] = False,
@@ -114,25 +308,28 @@ def transcribe(
     """Transcribe audio or video to text, streaming each segment as soon as it is decoded.
 
     Example: transcribe interview.m4a --model medium -f srt -o subtitles/
+
+    A folder, resumable (a re-run skips finished files): transcribe recordings/ -f srt,json -o transcripts/
     """
     from .batch import ModelSettings, RunConfig, run
 
     reporter = Reporter(quiet=quiet)
+    formats = parse_formats(output_format)
+    decode, layout = decode_options(ctx.params), subtitle_layout(ctx.params)
+    for warning in check_usage(decode, layout, formats, model):
+        reporter.warn(warning)
     config = RunConfig(
-        inputs=tuple(inputs),
-        formats=parse_formats(output_format),
+        inputs=tuple(inputs or ()),
+        formats=formats,
         output_dir=output_dir,
-        decode=DecodeOptions(
-            language=language,
-            task=task.value,
-            beam_size=beam_size,
-            best_of=beam_size,
-            word_timestamps=word_timestamps,
-            vad_filter=vad,
-            batch_size=batch_size,
-        ),
-        layout=SubtitleLayout(),
+        decode=decode,
+        layout=layout,
         model=ModelSettings(model, device.value, compute_type.value, cpu_threads, offline or None),
+        recursive=recursive,
+        files_from=files_from,
+        overwrite=overwrite,
+        log_format=log_format,
+        prefetch=prefetch,
     )
     raise typer.Exit(run(config, reporter).exit_code)
 

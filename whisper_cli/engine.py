@@ -2,25 +2,41 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, field
 from typing import Callable, Iterator, Optional, Union
 
 import numpy as np
 
-from .audio import load_audio
+from .audio import SAMPLE_RATE, load_audio
 from .device import DeviceChoice, probe, usable_cpu_cores
 from .errors import ModelError
 from .models import ResolvedModel, resolve_model
 from .options import DecodeOptions
+from .quality import checked
+from .stereo import CHANNEL_NAMES, LEFT, RIGHT, merge_channels, same_channels
 from .transcript import Segment, TranscriptInfo, Word
+
+Audio = Union[np.ndarray, tuple[np.ndarray, np.ndarray], str, os.PathLike]
 
 
 @dataclass
 class TranscriptStream:
-    """Language and duration are known at once; segments arrive lazily as they are decoded."""
+    """Language and duration are known at once; segments arrive lazily as they are decoded.
+
+    `notes` gathers, as segments are decoded, what the user should be told (a collapsed repetition
+    loop, channels in different languages); the engine never prints, so the caller reports them.
+    """
 
     info: TranscriptInfo
     segments: Iterator[Segment]
+    notes: list[str] = field(default_factory=list)
+
+    def take_notes(self) -> list[str]:
+        """The notes added since the last call; call it while or after iterating the segments."""
+        taken = self.notes[:]
+        del self.notes[:]  # in place: the segment generator appends to this very list
+        return taken
 
 
 class Whisper:
@@ -28,7 +44,6 @@ class Whisper:
 
     def __init__(self, model, resolved: ResolvedModel, choice: DeviceChoice, cpu_threads: int):
         self._model = model
-        self._batched = None
         self.resolved = resolved
         self.choice = choice
         self.cpu_threads = cpu_threads
@@ -39,16 +54,28 @@ class Whisper:
 
     def __call__(
         self,
-        audio: Union[np.ndarray, str],
+        audio: Audio,
         options: DecodeOptions = DecodeOptions(),
         *,
         source: Optional[str] = None,
     ) -> TranscriptStream:
-        if not isinstance(audio, np.ndarray):
+        """Transcribe a path, 16 kHz float32 samples, or a (left, right) pair of them (--split-stereo).
+
+        Raises UsageError for options this model cannot honour (a language on an English-only model).
+        """
+        options.validate()
+        options.check_model(self.resolved.name, self.is_multilingual)
+        if isinstance(audio, (str, os.PathLike)):
             source = source or str(audio)
-            audio = load_audio(audio)
-        engine = self._batched_pipeline() if options.batch_size else self._model
-        raw_segments, raw_info = engine.transcribe(audio, **options.engine_kwargs())
+            audio = load_audio(audio, split_stereo=options.split_stereo)
+        notes: list[str] = []
+        if isinstance(audio, tuple):
+            segments, raw_info = self._stereo(audio, options, notes)
+        elif options.split_stereo:
+            raise ValueError("split_stereo needs (left, right) samples, as load_audio(..., split_stereo=True) gives")
+        else:
+            raw_segments, raw_info = self._transcribe(audio, options)
+            segments = checked(_convert_segments(raw_segments), notes.append)
         info = TranscriptInfo(
             source=source or "<audio>",
             duration=float(raw_info.duration),
@@ -59,14 +86,40 @@ class Whisper:
             compute_type=self.choice.compute_type,
             settings=options.as_record(),
         )
-        return TranscriptStream(info, _convert_segments(raw_segments))
+        return TranscriptStream(info, segments, notes)
 
-    def _batched_pipeline(self):
-        if self._batched is None:
+    def _transcribe(self, samples: np.ndarray, options: DecodeOptions):
+        """faster-whisper's lazy (segments, info) for one channel."""
+        if options.batch_size:
             from faster_whisper import BatchedInferencePipeline
 
-            self._batched = BatchedInferencePipeline(self._model)
-        return self._batched
+            # One pipeline per call: it keeps word-timing state between batches, which two channels
+            # decoded in turn must not share.
+            engine = BatchedInferencePipeline(self._model)
+        else:
+            engine = self._model
+        return engine.transcribe(samples, **options.engine_kwargs(duration=len(samples) / SAMPLE_RATE))
+
+    def _stereo(self, channels, options: DecodeOptions, notes: list[str]):
+        """Each channel transcribed on its own and merged by time; the more confident language reported."""
+        left, right = channels
+        if same_channels(left, right):
+            notes.append("--split-stereo: both channels hold the same audio (a mono recording?), so it is transcribed twice")
+        (left_raw, left_info), (right_raw, right_info) = self._transcribe(left, options), self._transcribe(right, options)
+        labelled = {LEFT: left_info, RIGHT: right_info}
+        if options.language is None and left_info.language != right_info.language:
+            notes.append(
+                "channels differ in language: "
+                + ", ".join(
+                    f"{CHANNEL_NAMES[label]} {info.language} ({info.language_probability:.0%})"
+                    for label, info in labelled.items()
+                )
+            )
+        segments = merge_channels(
+            checked(_convert_segments(left_raw), notes.append, LEFT),
+            checked(_convert_segments(right_raw), notes.append, RIGHT),
+        )
+        return segments, max((left_info, right_info), key=lambda info: info.language_probability)
 
 
 def get_whisper(

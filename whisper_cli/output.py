@@ -91,13 +91,14 @@ def write_file_atomically(path: Path, text: str) -> None:
     sink.commit()
 
 
-def remove_stale_temp_files(directory: Path) -> int:
-    """Delete temp files that killed runs left in `directory` (recursively); returns how many.
+def remove_stale_temp_files(directory: Path, recursive: bool = True) -> int:
+    """Delete temp files that killed runs left in `directory` (and, if recursive, its sub-folders); returns how many.
 
     A temp file whose writer process is still alive belongs to a concurrent run and is kept.
     """
     removed = 0
-    for temp in Path(directory).rglob(f"*{TEMP_SUFFIX}"):
+    search = Path(directory).rglob if recursive else Path(directory).glob
+    for temp in search(f"*{TEMP_SUFFIX}"):
         if _writer_is_alive(temp):
             continue
         try:

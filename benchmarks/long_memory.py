@@ -1,0 +1,313 @@
+"""Peak memory and wall time of whisper-cli on long recordings: does RSS grow with duration?
+
+Generates a 60-minute speech recording (espeak-ng sentences from a seeded generator, in several voices,
+joined with sox) into benchmarks/work/long/, cuts 10- and 30-minute prefixes of it, then transcribes each
+in a fresh `transcribe` process and reports, per length:
+
+  - peak RSS of the whole run (the kernel's ru_maxrss for that child, via os.wait4),
+  - peak RSS of decoding the audio alone (whisper_cli.audio.load_audio, in its own process),
+  - wall time and the real-time factor.
+
+The audio-only column separates what our decoder holds (the whole waveform) from what the engine adds
+(faster-whisper computes the log-mel spectrogram of the whole waveform at once).
+
+    .venv/bin/python benchmarks/long_memory.py                       # tiny.en, int8, 10/30/60 min
+    .venv/bin/python benchmarks/long_memory.py --model base --minutes 10 60
+    .venv/bin/python benchmarks/long_memory.py --audio-only          # our decoder's share, in a minute
+    .venv/bin/python benchmarks/long_memory.py --features            # log-mel: whole file vs windowed sketch
+
+Results are printed and written to benchmarks/results/long_memory.json. Run it on a quiet machine: wall
+times are only comparable between runs on the same hardware with nothing else running.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from faster_whisper.feature_extractor import FeatureExtractor
+
+ROOT = Path(__file__).resolve().parent.parent
+WORK = ROOT / "benchmarks" / "work" / "long"
+RESULTS = ROOT / "benchmarks" / "results" / "long_memory.json"
+BIN = Path(sys.executable).parent
+SAMPLE_RATE = 16000  # Hz
+BLOCK_WORDS = 1600  # about 10 minutes of espeak-ng speech at 150 words per minute
+VOICES = ("en-us", "en-gb", "en-us+f3", "en-gb-x-rp", "en-us+m3", "en-029")
+RSS_POLL_S = 0.25
+
+_SUBJECTS = "the committee, our neighbour, the old engineer, a small boat, the city council, my sister, the new teacher, a tired farmer, the orchestra, the weather service".split(", ")
+_VERBS = "reported, repaired, painted, carried, described, measured, ignored, celebrated, postponed, recorded".split(", ")
+_OBJECTS = "the broken bridge, a long letter, the quarterly budget, three wooden chairs, the harvest festival, a quiet garden, the train timetable, seven paper lanterns, the northern road, an unusual storm".split(", ")
+_TAILS = "before the meeting, after lunch on Tuesday, in the early morning, despite the heavy rain, near the river, without any warning, during the long winter, at the end of the season, with great care, for the second time".split(", ")
+
+# Decodes a file with whisper-cli's loader in a fresh process and prints its peak RSS in KiB.
+_AUDIO_ONLY = """
+import resource, sys
+from whisper_cli.audio import load_audio
+samples = load_audio(sys.argv[1])
+print(len(samples), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+"""
+
+# Decodes a file, then computes its log-mel features with faster-whisper's extractor ("whole") or the
+# windowed sketch below ("windowed"), in a fresh process; prints peak RSS in KiB before and after the
+# features, and the seconds the features took.
+_FEATURES = """
+import resource, sys, time
+sys.path.insert(0, sys.argv[3])
+from long_memory import WindowedFeatureExtractor
+from faster_whisper.feature_extractor import FeatureExtractor
+from whisper_cli.audio import load_audio
+samples = load_audio(sys.argv[1])
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+extractor = WindowedFeatureExtractor() if sys.argv[2] == "windowed" else FeatureExtractor()
+started = time.perf_counter()
+features = extractor(samples)
+print(before, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, round(time.perf_counter() - started, 1), features.shape[1])
+"""
+
+
+class WindowedFeatureExtractor(FeatureExtractor):
+    """A sketch of the proposed fix for engine.py: faster-whisper's log-mel, computed 30 s of frames at a time.
+
+    faster-whisper's extractor takes the STFT of the whole waveform at once (frames, complex128 FFT,
+    complex64 copy, magnitudes: about 45 bytes per sample, 2.7 GB for an hour) and pads a copy of the
+    waveform first. Frame by frame the STFT is independent, so this computes the same frames window by
+    window into one preallocated (n_mels, frames) array; only the final clamp to (global max - 8) needs
+    the whole spectrogram, and it runs in place. Peak extra memory: the features (0.3 bytes per sample).
+    """
+
+    window_frames = 3000  # 30 s of 10 ms frames per pass
+
+    def __call__(self, waveform, padding=160, chunk_length=None):
+        import numpy as np
+
+        if chunk_length is not None:
+            self.n_samples = chunk_length * self.sampling_rate
+            self.nb_max_frames = self.n_samples // self.hop_length
+        waveform = waveform.astype(np.float32, copy=False)
+        half, hop = self.n_fft // 2, self.hop_length
+        length = len(waveform) + padding  # the waveform as faster-whisper pads it, never materialised
+        frames = length // hop  # faster-whisper drops the last of its 1 + length // hop frames
+        window = np.hanning(self.n_fft + 1)[:-1].astype("float32")
+        log_spec = np.empty((self.mel_filters.shape[0], frames), np.float32)
+        for first in range(0, frames, self.window_frames):
+            last = min(first + self.window_frames, frames)
+            piece = _reflect_padded(waveform, padding, first * hop - half, (last - 1) * hop + half)
+            stft = self.stft(piece, self.n_fft, hop, window=window, center=False, return_complex=True)
+            magnitudes = np.abs(stft.astype("complex64")) ** 2
+            log_spec[:, first:last] = np.log10(np.clip(self.mel_filters @ magnitudes, a_min=1e-10, a_max=None))
+        np.maximum(log_spec, log_spec.max() - 8.0, out=log_spec)
+        log_spec += 4.0
+        log_spec /= 4.0
+        return log_spec
+
+
+def _reflect_padded(waveform, padding: int, start: int, stop: int):
+    """Samples [start, stop) of np.pad(np.pad(waveform, (0, padding)), n_fft // 2, mode="reflect")'s
+    coordinates shifted so that 0 is the waveform's first sample (start may be negative)."""
+    import numpy as np
+
+    length = len(waveform) + padding
+    index = np.arange(start, stop)
+    index = np.abs(index)  # reflect at the start: x[-i] = x[i]
+    index = np.where(index >= length, 2 * (length - 1) - index, index)  # reflect at the end
+    out = np.zeros(len(index), np.float32)
+    inside = index < len(waveform)
+    out[inside] = waveform[index[inside]]
+    return out
+
+
+def sentences(seed: int, words: int) -> str:
+    rng = random.Random(seed)
+    out, count = [], 0
+    while count < words:
+        sentence = f"{rng.choice(_SUBJECTS)} {rng.choice(_VERBS)} {rng.choice(_OBJECTS)} {rng.choice(_TAILS)}."
+        out.append(sentence[0].upper() + sentence[1:])
+        count += len(sentence.split())
+    return " ".join(out)
+
+
+def make_recordings(minutes: list[int]) -> dict[int, Path]:
+    """<work>/long_<N>min.flac for each N, all prefixes of one recording of max(minutes) minutes."""
+    WORK.mkdir(parents=True, exist_ok=True)
+    longest = max(minutes)
+    paths = {n: WORK / f"long_{n}min.flac" for n in minutes}
+    full = WORK / f"long_{longest}min.flac"
+    if not full.exists():
+        with tempfile.TemporaryDirectory(dir=WORK) as tmp:
+            blocks, seconds, index = [], 0.0, 0
+            while seconds < longest * 60:
+                text = Path(tmp) / f"block{index}.txt"
+                text.write_text(sentences(seed=index, words=BLOCK_WORDS))
+                wav = Path(tmp) / f"block{index}.wav"
+                voice = VOICES[index % len(VOICES)]
+                subprocess.run(["espeak-ng", "-v", voice, "-s", "150", "-f", str(text), "-w", str(wav)], check=True)
+                resampled = Path(tmp) / f"block{index}_16k.wav"
+                subprocess.run(["sox", str(wav), "-r", str(SAMPLE_RATE), "-c", "1", str(resampled)], check=True)
+                seconds += _duration(resampled)
+                blocks.append(str(resampled))
+                index += 1
+                print(f"  block {index}: {seconds / 60:.1f} min so far", file=sys.stderr)
+            partial = Path(tmp) / "full.flac"
+            subprocess.run(["sox", *blocks, str(partial), "trim", "0", str(longest * 60)], check=True)
+            os.replace(partial, full)
+    for n, path in paths.items():
+        if not path.exists():
+            partial = path.with_suffix(".partial.flac")
+            subprocess.run(["sox", str(full), str(partial), "trim", "0", str(n * 60)], check=True)
+            os.replace(partial, path)
+    return paths
+
+
+def _duration(path: Path) -> float:
+    return float(subprocess.run(["soxi", "-D", str(path)], capture_output=True, text=True, check=True).stdout)
+
+
+def measure(command: list[str], env: dict[str, str]) -> dict:
+    """Run `command`; its wall time, exit status, peak RSS (MiB) and an RSS timeline sampled from /proc."""
+    started = time.monotonic()
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    timeline: list[tuple[float, float]] = []
+    done = threading.Event()
+
+    def poll() -> None:
+        while not done.is_set():
+            rss = _rss_mib(process.pid)
+            if rss is not None:
+                timeline.append((round(time.monotonic() - started, 2), rss))
+            done.wait(RSS_POLL_S)
+
+    watcher = threading.Thread(target=poll, daemon=True)
+    watcher.start()
+    stdout_chunks: list[bytes] = []
+    reader = threading.Thread(target=lambda: stdout_chunks.append(process.stdout.read()), daemon=True)
+    reader.start()
+    stderr = process.stderr.read()
+    # wait4 gives this child's own rusage (RUSAGE_CHILDREN would be the max over every child so far).
+    _, status, usage = os.wait4(process.pid, 0)
+    wall = time.monotonic() - started
+    done.set()
+    watcher.join()
+    reader.join()
+    process.returncode = os.waitstatus_to_exitcode(status)
+    return {
+        "exit_code": process.returncode,
+        "wall_s": round(wall, 1),
+        "peak_rss_mib": round(usage.ru_maxrss / 1024, 1),  # ru_maxrss is KiB on Linux
+        "stdout": b"".join(stdout_chunks).decode(errors="replace"),
+        "stderr": stderr.decode(errors="replace")[-2000:],
+        "timeline": timeline,
+    }
+
+
+def _rss_mib(pid: int):
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    except (OSError, ValueError):
+        return None
+    return None
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", default="tiny.en")
+    parser.add_argument("--compute-type", default="int8")
+    parser.add_argument("--minutes", type=int, nargs="+", default=[10, 30, 60])
+    parser.add_argument("--cpu-threads", type=int, default=0)
+    parser.add_argument("--audio-only", action="store_true", help="measure decoding alone (seconds, not minutes)")
+    parser.add_argument(
+        "--features", action="store_true",
+        help="measure log-mel extraction alone: faster-whisper's whole-file extractor against the windowed sketch",
+    )
+    args = parser.parse_args()
+
+    print(f"generating recordings in {WORK} ...", file=sys.stderr)
+    recordings = make_recordings(args.minutes)
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    rows = []
+    for n in sorted(args.minutes):
+        path = recordings[n]
+        audio_only = measure([str(BIN / "python"), "-c", _AUDIO_ONLY, str(path)], env)
+        samples, audio_kib = (int(x) for x in audio_only["stdout"].split())
+        if args.features:
+            for kind in ("whole", "windowed"):
+                measured = measure(
+                    [str(BIN / "python"), "-c", _FEATURES, str(path), kind, str(Path(__file__).parent)], env
+                )
+                before_kib, after_kib, seconds, frames = measured["stdout"].split()
+                print(f"{n:>3} min: {kind:>8} log-mel: peak RSS {int(after_kib) / 1024:7.1f} MiB "
+                      f"(+{(int(after_kib) - int(before_kib)) / 1024:.1f} MiB over the decoded audio), "
+                      f"{seconds} s, {frames} frames", flush=True)
+            continue
+        if args.audio_only:
+            print(f"{n:>3} min: audio decode alone peak RSS {audio_kib / 1024:.1f} MiB in {audio_only['wall_s']} s "
+                  f"(waveform {samples * 4 / 2**20:.1f} MiB)", flush=True)
+            continue
+        out_dir = Path(tempfile.mkdtemp(prefix=f"long{n}.", dir=WORK))
+        run = measure(
+            [str(BIN / "transcribe"), str(path), "--model", args.model, "--compute-type", args.compute_type,
+             "--device", "cpu", "--cpu-threads", str(args.cpu_threads), "-f", "json", "-o", str(out_dir), "-q"],
+            env,
+        )
+        document = json.loads((out_dir / f"{path.stem}.json").read_text()) if run["exit_code"] == 0 else None
+        shutil.rmtree(out_dir, ignore_errors=True)
+        audio_s = samples / SAMPLE_RATE
+        row = {
+            "minutes": n,
+            "audio_s": round(audio_s, 1),
+            "exit_code": run["exit_code"],
+            "wall_s": run["wall_s"],
+            "realtime_factor": round(audio_s / run["wall_s"], 1),
+            "peak_rss_mib": run["peak_rss_mib"],
+            "audio_only_peak_rss_mib": round(audio_kib / 1024, 1),
+            "waveform_float32_mib": round(samples * 4 / 2**20, 1),
+            "segments": len(document["segments"]) if document else None,
+            "words": len(document["text"].split()) if document else None,
+            "last_segment_end_s": document["segments"][-1]["end"] if document and document["segments"] else None,
+            "rss_timeline": run["timeline"][:: max(1, len(run["timeline"]) // 200)],
+        }
+        if run["exit_code"] != 0:
+            row["stderr"] = run["stderr"]
+        rows.append(row)
+        print(
+            f"{n:>3} min: exit {row['exit_code']}, wall {row['wall_s']:>7.1f} s ({row['realtime_factor']}x real time), "
+            f"peak RSS {row['peak_rss_mib']:>7.1f} MiB (audio decode alone {row['audio_only_peak_rss_mib']} MiB, "
+            f"waveform {row['waveform_float32_mib']} MiB), {row['segments']} segments",
+            flush=True,
+        )
+
+    if args.audio_only or args.features:
+        return
+    report = {
+        "model": args.model,
+        "compute_type": args.compute_type,
+        "cpu_threads": args.cpu_threads or len(os.sched_getaffinity(0)),
+        "machine": f"{platform.machine()} {platform.processor() or ''} {os.cpu_count()} cores".strip(),
+        "python": platform.python_version(),
+        "rows": rows,
+    }
+    if len(rows) > 1:
+        first, last = rows[0], rows[-1]
+        per_min = (last["peak_rss_mib"] - first["peak_rss_mib"]) / (last["minutes"] - first["minutes"])
+        report["rss_growth_mib_per_audio_minute"] = round(per_min, 1)
+        print(f"peak RSS grows {per_min:.1f} MiB per minute of audio", flush=True)
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"written {RESULTS.relative_to(ROOT)}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

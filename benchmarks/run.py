@@ -1,0 +1,444 @@
+"""The benchmark suite, one command: every contender on every workload, a markdown table on stdout, JSON in results/.
+
+    .venv/bin/python benchmarks/run.py             # the full suite (about an hour on 2 cores)
+    .venv/bin/python benchmarks/run.py --quick     # a smoke run: 12 clips, a 1.5-minute recording (a few minutes)
+    .venv/bin/python benchmarks/run.py --workloads b,d --contenders wcli,plain
+
+Each transcription is one child process, timed from spawn to exit; its peak RSS is GNU time's %M for that process
+(Debian package `time`; without it, VmHWM polled from /proc). See benchmarks/README.md for what each figure means.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import signal
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))  # run as a script from anywhere: the sibling modules import by name
+
+import contenders as cont  # noqa: E402
+import report  # noqa: E402
+import workloads as wl  # noqa: E402
+from normalize import normalize  # noqa: E402
+
+RESULTS = HERE / "results"
+RUNS = HERE / "work" / "runs"
+TIMEOUT_S = 3600  # one child process; the slowest full-suite run takes a few minutes
+GNU_TIME = "/usr/bin/time"
+
+
+def main() -> None:
+    args = _parse_args()
+    log = _log
+    letters = _letters(args.workloads)
+    started = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    run_dir = RUNS / started
+
+    chosen = cont.select(args.contenders)
+    if any(c.family == cont.WCT2 for c in chosen):
+        problem = cont.ensure_wct2(not args.no_install, log)
+        if problem:
+            log(f"whisper-ctranslate2: {problem}")
+    setup = _setup(args)
+    args.rss_method = rss_method()
+    if args.rss_method != "gnu-time":
+        log("GNU time not found (Debian package `time`); peak RSS is polled from /proc, which can miss a short peak")
+    work = wl.select(letters, args.quick, args.samples, args.long_seconds)
+    for workload in work:
+        if workload.clips:
+            log(f"({workload.letter}) {workload.title}: {workload.audio_s:.0f} s of audio; {workload.note}")
+
+    result = {
+        "schema": 1,
+        "started": started,
+        "config": {
+            "quick": args.quick,
+            "workloads": letters,
+            "contenders": [c.id for c in chosen],
+            "device": setup.device,
+            "compute_type": setup.compute_type,
+            "threads": setup.threads,
+            "model_dir": str(setup.model_dir),
+            "runs": {"startup": args.startup_runs, "short": args.short_runs, "long": args.runs, "clips": args.runs},
+            "run_dir": str(run_dir),
+        },
+        "machine": _machine(setup, args.rss_method),
+        "workloads": [_describe(w) for w in work],
+        "rows": [],
+    }
+    if not args.no_warmup:
+        _warm_up(setup, chosen, work, args, run_dir / "warmup", log)
+    for workload in work:
+        result["rows"] += _run_workload(workload, chosen, setup, args, run_dir, log)
+
+    result["load_end"] = os.getloadavg()[0]
+    report.judge(result["rows"])
+    result["targets"] = report.targets(result["rows"])
+    text = report.markdown(result)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    stem = RESULTS / f"{started}{'-quick' if args.quick else ''}"
+    stem.with_suffix(".json").write_text(json.dumps(result, indent=1, ensure_ascii=False), encoding="utf-8")
+    stem.with_suffix(".md").write_text(text, encoding="utf-8")
+    sys.stdout.write(text)
+    log(f"wrote {stem}.json and {stem}.md; outputs and logs of every run in {run_dir}")
+
+
+def _parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description="whisper-cli benchmark suite (issue 5)")
+    parser.add_argument("--quick", action="store_true", help="smoke run: fewer clips, a shorter long recording, fewer repeats")
+    parser.add_argument("--workloads", default="a,b,c,d", help="a start-up, b short file, c long recording, d clip folder")
+    parser.add_argument("--contenders", default=None, help="ids or families, comma-separated (default: all); see contenders.py")
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="cpu: int8; cuda: float16")
+    parser.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)), help="CPU threads (default: every usable core)")
+    parser.add_argument("--startup-runs", type=int, default=None, help="--help runs, median reported (default 10; --quick 5)")
+    parser.add_argument("--short-runs", type=int, default=None, help="runs on the short file, median (default 3; --quick 1)")
+    parser.add_argument("--runs", type=int, default=1, help="runs on the long recording and the clip folder, median")
+    parser.add_argument("--long-seconds", type=float, default=None, help="cut the long recording to about this much audio")
+    parser.add_argument("--samples", type=Path, default=wl.DEFAULT_SAMPLES, help="folder holding jfk.flac and references.json")
+    parser.add_argument("--no-install", action="store_true", help="never pip-install whisper-ctranslate2")
+    parser.add_argument("--no-warmup", action="store_true", help="skip the untimed run that puts the model in the page cache")
+    args = parser.parse_args()
+    if args.startup_runs is None:
+        args.startup_runs = 5 if args.quick else 10
+    if args.short_runs is None:
+        args.short_runs = 1 if args.quick else 3
+    return args
+
+
+def _letters(spec: str) -> list[str]:
+    letters = [x.strip().lower() for x in spec.split(",") if x.strip()]
+    bad = [x for x in letters if x not in wl.WORKLOAD_LETTERS]
+    if bad:
+        raise SystemExit(f"unknown workload(s) {', '.join(bad)}; choose from a, b, c, d")
+    return sorted(set(letters))
+
+
+def _log(message: str) -> None:
+    """Progress for the person waiting, on stderr; stdout carries only the markdown report."""
+    print(message, file=sys.stderr, flush=True)
+
+
+def _setup(args: argparse.Namespace) -> cont.Setup:
+    from whisper_cli.models import resolve_model
+
+    cuda = _cuda_devices()
+    if args.device == "cuda" and not cuda:
+        raise SystemExit("--device cuda: CTranslate2 sees no CUDA device")
+    setup = cont.Setup(
+        model_dir=resolve_model("base").path,
+        device=args.device,
+        compute_type="float16" if args.device == "cuda" else "int8",
+        threads=args.threads,
+        cuda_devices=cuda,
+    )
+    setup.wcli_options = cont.whisper_cli_options(setup.transcribe)
+    return setup
+
+
+def _cuda_devices() -> int:
+    import ctranslate2
+
+    try:
+        return ctranslate2.get_cuda_device_count()
+    except RuntimeError:
+        return 0
+
+
+# --- measuring ----------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Measurement:
+    wall_s: float
+    rss_mb: float  # peak resident set size of the child, 10^6 bytes
+    returncode: int
+    load_before: float
+
+
+def rss_method() -> str:
+    """How peak RSS is read: GNU time's %M when installed (Debian package `time`), else polling /proc."""
+    try:
+        done = subprocess.run([GNU_TIME, "--version"], capture_output=True, text=True)
+    except OSError:
+        return "proc-poll"
+    return "gnu-time" if "GNU" in done.stdout + done.stderr else "proc-poll"
+
+
+def measure(argv: list[str], stdout_path: Path, stderr_path: Path, method: str, timeout_s: float = TIMEOUT_S) -> Measurement:
+    """Run one child process: wall time from spawn to exit, and its peak RSS.
+
+    Not wait4's ru_maxrss of the child we spawn: Linux folds the spawning process's own high-water mark into it at
+    exec (vfork shares our memory), so every child would weigh at least as much as this runner. GNU time forks
+    from its own tiny process and reports its child's figure; without it, VmHWM in /proc/PID/status is polled.
+    """
+    env = dict(os.environ, HF_HUB_OFFLINE="1")  # no contender may reach the network
+    load = os.getloadavg()[0]
+    rss_file = stderr_path.with_name("rss.txt")
+    command = [GNU_TIME, "-q", "-f", "%M", "-o", str(rss_file), *argv] if method == "gnu-time" else argv
+    with open(stdout_path, "wb") as out, open(stderr_path, "wb") as err:
+        start = time.perf_counter()
+        # Its own process group, so a timeout or Ctrl-C ends the contender too, not only GNU time above it.
+        proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=out, stderr=err, env=env, start_new_session=True)
+        poller = _HighWaterPoller(proc.pid) if method == "proc-poll" else None
+        try:
+            returncode = proc.wait(timeout=timeout_s)
+        except BaseException:  # the timeout, or Ctrl-C
+            os.killpg(proc.pid, signal.SIGKILL)
+            returncode = proc.wait()
+            if poller is not None:
+                poller.stop()
+            if not isinstance(sys.exc_info()[1], subprocess.TimeoutExpired):
+                raise
+        wall = time.perf_counter() - start
+    if poller is not None:
+        peak_kb = poller.stop()
+    else:
+        lines = rss_file.read_text().split() if rss_file.is_file() else []
+        peak_kb = int(lines[-1]) if lines and lines[-1].isdigit() else 0
+    return Measurement(wall, peak_kb * 1024 / 1e6, returncode, load)
+
+
+class _HighWaterPoller:
+    """Reads VmHWM (the process's peak RSS) from /proc every few milliseconds until stopped."""
+
+    INTERVAL_S = 0.005
+
+    def __init__(self, pid: int):
+        self._path = Path(f"/proc/{pid}/status")
+        self._peak_kb = 0
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._poll, daemon=True)
+        self._thread.start()
+
+    def _poll(self) -> None:
+        while not self._done.is_set():
+            try:
+                for line in self._path.read_text().splitlines():
+                    if line.startswith("VmHWM:"):
+                        self._peak_kb = max(self._peak_kb, int(line.split()[1]))
+            except (OSError, ValueError):
+                pass
+            self._done.wait(self.INTERVAL_S)
+
+    def stop(self) -> int:
+        self._done.set()
+        self._thread.join()
+        return self._peak_kb
+
+
+def _warm_up(setup, chosen, work, args, folder: Path, log) -> None:
+    """One untimed run per family, so every timed run finds the model and the libraries in the page cache."""
+    jfk = wl._jfk_clip(args.samples)
+    need_model = jfk is not None and any(w.clips for w in work)
+    log("warming up (untimed): " + ("one short transcription per program" if need_model else "--help per program"))
+    seen = set()
+    for contender in chosen:
+        if contender.family in seen or setup.available(contender):
+            continue
+        seen.add(contender.family)
+        target = folder / contender.family
+        target.mkdir(parents=True, exist_ok=True)
+        if need_model:
+            argv, _ = setup.transcribe_command(contender, [jfk.path], target / "out")
+        else:
+            argv = setup.help_command(contender)
+        measure(argv, target / "stdout.txt", target / "stderr.txt", args.rss_method)
+
+
+def _run_workload(workload, chosen, setup, args, run_dir: Path, log) -> list[dict]:
+    """Every contender on one workload; repeats are interleaved (A B C, A B C) so drifting load hits all alike."""
+    runs = {"startup": args.startup_runs, "short": args.short_runs}.get(workload.key, args.runs)
+    rows, active = [], []
+    for contender in chosen:
+        if workload.letter not in contender.workloads:
+            continue
+        row = _row(workload, contender)
+        rows.append(row)
+        skip = setup.available(contender)
+        if skip:
+            row["status"] = f"skipped: {skip}"
+            log(f"({workload.letter}) {contender.id}: skipped, {skip}")
+        else:
+            active.append((contender, row))
+    for rep in range(runs):
+        for contender, row in active:
+            if row["status"] != "ok":
+                continue  # it already failed once; do not spend the machine on it again
+            folder = run_dir / workload.key / contender.id / f"r{rep + 1}"
+            (folder / "out").mkdir(parents=True, exist_ok=True)
+            _one_run(workload, contender, setup, row, folder, args.rss_method, first=rep == 0)
+            last = row["runs"][-1]
+            log(f"({workload.letter}) {contender.id} run {rep + 1}/{runs}: {last['wall_s']:.2f} s, {last['rss_mb']:.0f} MB"
+                + (f", WER {row['wer']:.2f}%" if rep == 0 and row.get("wer") is not None else "")
+                + ("" if row["status"] == "ok" else f", {row['status']}"))
+    for row in rows:
+        _summarise(row, workload)
+    return rows
+
+
+def _row(workload, contender) -> dict:
+    return {
+        "workload": workload.key,
+        "id": contender.id,
+        "label": contender.label,
+        "family": contender.family,
+        "extra": list(contender.extra),
+        "role": contender.role,
+        "floor": contender.floor,
+        "status": "ok",
+        "runs": [],
+    }
+
+
+def _one_run(workload, contender, setup, row: dict, folder: Path, method: str, first: bool) -> None:
+    if not workload.clips:
+        argv, on_stdout = setup.help_command(contender), True
+    else:
+        argv, on_stdout = setup.transcribe_command(contender, [c.path for c in workload.clips], folder / "out")
+    got = measure(argv, folder / "stdout.txt", folder / "stderr.txt", method)
+    row["runs"].append({"wall_s": got.wall_s, "rss_mb": got.rss_mb, "returncode": got.returncode, "load_before": got.load_before})
+    if first:
+        row["argv"] = argv
+    if got.returncode != 0:
+        tail = (folder / "stderr.txt").read_text(encoding="utf-8", errors="replace").strip().splitlines()[-1:] or [""]
+        row["status"] = f"failed: exit {got.returncode}: {tail[0][:160]}"
+        return
+    if first and workload.clips:
+        _score(row, workload, folder, on_stdout)
+
+
+def _score(row: dict, workload, folder: Path, on_stdout: bool) -> None:
+    """WER of the first run against the references, after normalize(); corpus-level over all files."""
+    import jiwer
+
+    refs, hyps, missing, by_language = [], [], [], {}
+    for clip in workload.clips:
+        source = folder / "stdout.txt" if on_stdout else folder / "out" / f"{clip.stem}.txt"
+        try:
+            hyp = source.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            hyp = ""
+            missing.append(clip.stem)
+        ref_n, hyp_n = normalize(clip.reference, clip.language), normalize(hyp, clip.language)
+        refs.append(ref_n)
+        hyps.append(hyp_n)
+        by_language.setdefault(clip.language, ([], []))
+        by_language[clip.language][0].append(ref_n)
+        by_language[clip.language][1].append(hyp_n)
+    words = jiwer.process_words(refs, hyps)
+    row["wer"] = 100 * words.wer
+    row["wer_counts"] = {
+        "reference_words": sum(len(r.split()) for r in refs),
+        "substitutions": words.substitutions,
+        "deletions": words.deletions,
+        "insertions": words.insertions,
+    }
+    if len(by_language) > 1:
+        row["wer_by_language"] = {lang: 100 * jiwer.wer(r, h) for lang, (r, h) in sorted(by_language.items())}
+    if missing:
+        row["missing_outputs"] = missing
+
+
+def _summarise(row: dict, workload) -> None:
+    good = [r for r in row["runs"] if r["returncode"] == 0]
+    if row["status"] != "ok" or not good:
+        return
+    row["wall_s"] = statistics.median(r["wall_s"] for r in good)
+    row["rss_mb"] = max(r["rss_mb"] for r in good)
+    if workload.clips:
+        row["rtf"] = workload.audio_s / row["wall_s"]
+        row["files_per_s"] = len(workload.clips) / row["wall_s"]
+
+
+# --- the record of the machine ------------------------------------------------------------------------------------
+
+
+def _machine(setup: cont.Setup, method: str) -> dict:
+    packages = {}
+    for name in ("whisper-cli", "faster-whisper", "ctranslate2", "onnxruntime", "av", "numpy", "jiwer"):
+        try:
+            packages[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            packages[name] = None
+    return {
+        "cpu_model": _cpu_model(),
+        "logical_cpus": os.cpu_count(),
+        "usable_cores": len(os.sched_getaffinity(0)),
+        "memory_gb": _memory_gb(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "packages": packages,
+        "wct2_packages": cont.wct2_versions(),
+        "espeak_ng": wl._espeak_version(),
+        "cuda_devices": setup.cuda_devices,
+        "whisper_cli_probe": _probe(setup),
+        "whisper_cli_options": sorted(setup.wcli_options),
+        "git": _git(),
+        "load_start": os.getloadavg()[0],
+        "rss_method": method,
+    }
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def _memory_gb() -> float:
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                return int(line.split()[1]) * 1024 / 1e9
+    except OSError:
+        pass
+    return float("nan")
+
+
+def _probe(setup: cont.Setup):
+    exe = setup.transcribe.parent / "whisper-cli"
+    done = subprocess.run([str(exe), "probe"], capture_output=True, text=True)
+    try:
+        return json.loads(done.stdout)
+    except ValueError:
+        return {"error": (done.stderr or done.stdout).strip()[-300:]}
+
+
+def _git() -> dict:
+    def git(*args: str) -> str:
+        done = subprocess.run(["git", "-C", str(HERE.parent), *args], capture_output=True, text=True)
+        return done.stdout.strip()
+
+    return {"commit": git("rev-parse", "HEAD"), "dirty": bool(git("status", "--porcelain", "--untracked-files=no"))}
+
+
+def _describe(workload) -> dict:
+    return {
+        "key": workload.key,
+        "letter": workload.letter,
+        "title": workload.title,
+        "note": workload.note,
+        "files": len(workload.clips),
+        "audio_s": workload.audio_s,
+        "clips": [{"path": str(c.path), "language": c.language, "duration_s": c.duration_s} for c in workload.clips],
+    }
+
+
+if __name__ == "__main__":
+    main()

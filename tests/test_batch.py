@@ -1,0 +1,481 @@
+"""Batch transcription: folders, patterns and lists; mirrored outputs; resume; interrupts; real tiny.en and real audio."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path, PurePath
+
+import pytest
+
+from conftest import REPO, SAMPLES, TEST_MODEL
+from whisper_cli.inputs import Input, Problem, discover, output_bases
+from whisper_cli.output import TEMP_SUFFIX
+from whisper_cli.prefetch import Prefetcher
+
+MODEL = ("--model", TEST_MODEL, "--device", "cpu", "--compute-type", "int8")
+
+
+# --- audio -------------------------------------------------------------------------------------
+
+
+def _speak(text: str, target: Path) -> Path:
+    """A short clip of synthetic speech in the container `target`'s extension names."""
+    wav = target.with_suffix(".tmp.wav")
+    subprocess.run(["espeak-ng", "-v", "en-us", "-s", "160", "-w", str(wav), text], check=True, capture_output=True)
+    subprocess.run(
+        ["ffmpeg", "-loglevel", "error", "-y", "-i", str(wav), "-ar", "16000", "-ac", "1", str(target)],
+        check=True, capture_output=True,
+    )
+    wav.unlink()
+    return target
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory, shared_samples) -> dict[str, Path]:
+    """Real recordings and short synthetic ones, made once for the module."""
+    folder = tmp_path_factory.mktemp("clips")
+    return {
+        "hello.flac": SAMPLES / "hello.flac",  # 5.6 s
+        "forecast.ogg": SAMPLES / "forecast.ogg",  # 12.6 s, three sentences
+        "jfk.flac": shared_samples / "jfk.flac",  # 11 s
+        "hotwords.mp3": shared_samples / "hotwords.mp3",  # 4 s
+        "apples.mp3": _speak("The apples in the basket are red and sweet.", folder / "apples.mp3"),
+        "boat.m4a": _speak("A small boat crossed the quiet lake at dawn.", folder / "boat.m4a"),
+        "train.wav": _speak("The last train leaves at midnight.", folder / "train.wav"),
+    }
+
+
+@pytest.fixture
+def tree(tmp_path, clips) -> Path:
+    """A nested folder of ten entries: eight clips (two named x.mp3), a corrupt file, an empty one, and noise.
+
+    tree/
+      hello.flac  forecast.ogg  notes.txt (not media)  .hidden/secret.wav (hidden)
+      talks/jfk.flac  talks/x.mp3 (hotwords)
+      field/x.mp3 (apples)  field/boat.m4a  field/deep/er/train.wav
+      broken/corrupt.mp3  broken/empty.wav
+    """
+    root = tmp_path / "tree"
+    layout = {
+        "hello.flac": "hello.flac",
+        "forecast.ogg": "forecast.ogg",
+        "talks/jfk.flac": "jfk.flac",
+        "talks/x.mp3": "hotwords.mp3",
+        "field/x.mp3": "apples.mp3",
+        "field/boat.m4a": "boat.m4a",
+        "field/deep/er/train.wav": "train.wav",
+        ".hidden/secret.wav": "train.wav",
+    }
+    for relative, clip in layout.items():
+        (root / relative).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(clips[clip], root / relative)
+    (root / "broken").mkdir()
+    (root / "broken" / "corrupt.mp3").write_bytes(bytes(range(256)) * 40)
+    (root / "broken" / "empty.wav").write_bytes(b"")
+    (root / "notes.txt").write_text("not audio\n")
+    return root
+
+
+GOOD = ["field/boat.m4a", "field/deep/er/train.wav", "field/x.mp3", "forecast.ogg", "hello.flac", "talks/jfk.flac", "talks/x.mp3"]
+BAD = {"broken/corrupt.mp3": "not a recognised audio or video file", "broken/empty.wav": "empty file (0 bytes)"}
+# Sorted folder by folder: what a folder argument is processed in.
+TREE_ORDER = ["broken/corrupt.mp3", "broken/empty.wav", *GOOD[:3], "forecast.ogg", "hello.flac", "talks/jfk.flac", "talks/x.mp3"]
+
+
+# --- helpers -----------------------------------------------------------------------------------
+
+
+def events(stderr: str) -> list[dict]:
+    return [json.loads(line) for line in stderr.splitlines() if line.startswith("{")]
+
+
+def sources(stderr: str, kind: str) -> list[str]:
+    return [event["source"] for event in events(stderr) if event["event"] == kind]
+
+
+def relative_sources(stderr: str, kind: str, root: Path) -> list[str]:
+    return [Path(source).relative_to(root).as_posix() for source in sources(stderr, kind)]
+
+
+def output_files(out: Path) -> list[str]:
+    return sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file() and ".whisper-cli" not in p.parts)
+
+
+def temp_files(root: Path) -> list[Path]:
+    return sorted(root.rglob(f"*{TEMP_SUFFIX}"))
+
+
+def assert_complete(out: Path) -> None:
+    """Every output parses whole: srt cues end cleanly, json documents close."""
+    import srt as srt_parser
+
+    for path in out.rglob("*.srt"):
+        cues = list(srt_parser.parse(path.read_text()))
+        assert cues and all(cue.content.strip() for cue in cues), path
+    for path in out.rglob("*.json"):
+        if ".whisper-cli" not in path.parts:
+            document = json.loads(path.read_text())
+            assert document["segments"] and document["text"], path
+    for path in out.rglob("*.txt"):
+        assert path.read_text().endswith("\n"), path
+
+
+# --- a whole folder ----------------------------------------------------------------------------
+
+
+def test_corrupt_and_empty_files_in_a_folder_exit_1_and_every_good_file_is_mirrored(run_cli, tree, tmp_path):
+    out = tmp_path / "out"
+    result = run_cli(tree, "-o", out, "-f", "srt,json", *MODEL, expect=1)
+
+    expected = sorted(f"{str(PurePath(name).with_suffix(''))}.{ext}" for name in GOOD for ext in ("json", "srt"))
+    assert output_files(out) == expected  # talks/x and field/x both kept; nothing for bad, hidden or non-media files
+    assert_complete(out)
+    assert "ask not what your country can do for you" in json.loads((out / "talks/jfk.json").read_text())["text"]
+    assert "apples" in (out / "field/x.srt").read_text().lower()
+    assert json.loads((out / "field/x.json").read_text())["source"] == str(tree / "field/x.mp3")
+    assert json.loads((out / "talks/x.json").read_text())["source"] == str(tree / "talks/x.mp3")
+
+    lines = result.stderr.splitlines()
+    for name, cause in BAD.items():
+        assert any(line.startswith(f"error: {tree / name}: {cause}") for line in lines), result.stderr
+        assert any(line.startswith(f"failed: {tree / name}: {cause}") for line in lines), result.stderr
+    assert "summary: 7 done, 2 failed" in lines
+    assert "of audio transcribed in" in lines[-1] and "real-time factor" in lines[-1]
+    assert result.stdout == "" and not temp_files(tmp_path)
+
+    # Re-run: everything good is skipped, in the documented order, with no transcription at all.
+    rerun = run_cli(tree, "-o", out, "-f", "srt,json", *MODEL, "--log-format", "jsonl", expect=1)
+    assert relative_sources(rerun.stderr, "skipped", tree) == [name for name in TREE_ORDER if name in GOOD]
+    assert relative_sources(rerun.stderr, "started", tree) == list(BAD)  # the bad ones are tried again
+    assert relative_sources(rerun.stderr, "failed", tree) == list(BAD)
+
+    for name in BAD:
+        (tree / name).unlink()
+    clean = run_cli(tree, "-o", out, "-f", "srt,json", *MODEL, "--log-format", "jsonl")
+    assert not sources(clean.stderr, "started") and not sources(clean.stderr, "done")
+    summary = events(clean.stderr)[-1]
+    assert summary["event"] == "summary" and (summary["done"], summary["skipped"], summary["failed"]) == (0, 7, 0)
+
+
+def test_changed_language_or_model_is_not_taken_as_done_and_overwrite_redoes(run_cli, clips, tmp_path, tiny_whisper):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    shutil.copyfile(clips["hello.flac"], folder / "hello.flac")
+    shutil.copyfile(clips["train.wav"], folder / "train.wav")
+    out = tmp_path / "out"
+    jsonl = ("-o", out, "-f", "txt", "--log-format", "jsonl")
+
+    first = run_cli(folder, *jsonl, *MODEL)
+    assert len(sources(first.stderr, "done")) == 2
+    assert len(sources(run_cli(folder, *jsonl, *MODEL).stderr, "skipped")) == 2
+
+    changed = run_cli(folder, *jsonl, *MODEL, "--language", "en")
+    assert [e["reason"] for e in events(changed.stderr) if e["event"] == "started"] == ["settings changed"] * 2
+    assert len(sources(run_cli(folder, *jsonl, *MODEL, "--language", "en").stderr, "skipped")) == 2
+
+    forced = run_cli(folder, *jsonl, *MODEL, "--language", "en", "--overwrite")
+    assert [e["reason"] for e in events(forced.stderr) if e["event"] == "started"] == ["--overwrite"] * 2
+
+    # The same weights named by their folder are another model as far as the record knows.
+    other = ("--model", str(tiny_whisper.resolved.path), "--device", "cpu", "--compute-type", "int8")
+    by_path = run_cli(folder / "train.wav", folder / "hello.flac", *jsonl, *other, "--language", "en")
+    assert [e["reason"] for e in events(by_path.stderr) if e["event"] == "started"] == ["model changed"] * 2
+    assert "last train" in (out / "train.txt").read_text().lower()
+
+
+def test_edited_or_deleted_output_is_made_again(run_cli, clips, tmp_path):
+    shutil.copyfile(clips["train.wav"], tmp_path / "train.wav")
+    shutil.copyfile(clips["apples.mp3"], tmp_path / "apples.mp3")
+    out = tmp_path / "out"
+    args = (tmp_path / "train.wav", tmp_path / "apples.mp3", "-o", out, "-f", "srt,txt", *MODEL, "--log-format", "jsonl")
+    run_cli(*args)
+    (out / "train.srt").write_text("1\n00:00:00,000 --> 00:00:01,000\nhand edit\n\n")
+    (out / "apples.txt").unlink()
+    again = run_cli(*args)
+    reasons = {Path(e["source"]).name: e["reason"] for e in events(again.stderr) if e["event"] == "started"}
+    assert reasons == {"train.wav": "train.srt changed since it was written", "apples.mp3": "apples.txt is missing"}
+    assert "last train" in (out / "train.srt").read_text().lower()
+
+
+# --- lists and patterns ------------------------------------------------------------------------
+
+
+def test_files_from_stdin_keeps_list_order_and_drops_duplicates(run_cli, tree, tmp_path, monkeypatch):
+    monkeypatch.chdir(tree)
+    listing = b"talks/x.mp3\n\nfield/x.mp3\n./talks/x.mp3\nfield/deep/er/train.wav\n"
+    result = run_cli("--files-from", "-", "-o", tmp_path / "out", *MODEL, "--log-format", "jsonl", stdin=listing)
+    assert sources(result.stderr, "done") == ["talks/x.mp3", "field/x.mp3", "field/deep/er/train.wav"]
+    # Explicit files from different folders keep their folders when their names clash, and only then.
+    assert output_files(tmp_path / "out") == ["field/x.txt", "talks/x.txt", "train.txt"]
+
+
+def test_files_from_a_list_file_with_nul_separators_and_a_space_in_a_name(run_cli, clips, tmp_path):
+    spaced = tmp_path / "my recordings" / "first take.wav"
+    spaced.parent.mkdir()
+    shutil.copyfile(clips["train.wav"], spaced)
+    listing = tmp_path / "list"
+    listing.write_bytes(str(spaced).encode() + b"\0")
+    run_cli("--files-from", listing, "-o", tmp_path / "out", *MODEL)
+    assert "last train" in (tmp_path / "out" / "first take.txt").read_text().lower()
+
+
+def test_missing_list_file_is_a_usage_error(run_cli, tmp_path):
+    result = run_cli("--files-from", tmp_path / "nope.txt", "-o", tmp_path / "out", expect=2)
+    assert f"error: --files-from: cannot read {tmp_path / 'nope.txt'}" in result.stderr
+
+
+def test_quoted_glob_pattern_is_expanded_with_double_star_and_mirrored_from_its_fixed_folder(run_cli, tree, tmp_path):
+    out = tmp_path / "out"
+    result = run_cli(str(tree / "field" / "**" / "*.wav"), str(tree / "*.nothing"), "-o", out, *MODEL, "--log-format", "jsonl", expect=1)
+    assert relative_sources(result.stderr, "done", tree) == ["field/deep/er/train.wav"]
+    assert output_files(out) == ["deep/er/train.txt"]
+    assert [e["reason"] for e in events(result.stderr) if e["event"] == "failed"] == ["no file matches this pattern"]
+
+
+# --- without -o, and quiet -----------------------------------------------------------------------
+
+
+def test_several_inputs_without_output_dir_write_next_to_each_input(run_cli, clips, tmp_path):
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        shutil.copyfile(clips["train.wav"], tmp_path / folder / "take.wav")
+    shutil.copyfile(clips["apples.mp3"], tmp_path / "a" / "take.mp3")  # same stem, same folder
+    result = run_cli(tmp_path / "a", tmp_path / "b", *MODEL, "-q")
+    assert result.stdout == "" and result.stderr == ""
+    assert sorted(p.name for p in (tmp_path / "a").glob("*.txt")) == ["take.mp3.txt", "take.wav.txt"]
+    assert "last train" in (tmp_path / "b" / "take.txt").read_text().lower()
+    assert "apples" in (tmp_path / "a" / "take.mp3.txt").read_text().lower()
+
+
+def test_quiet_batch_still_shows_each_failure_but_no_summary(run_cli, tree, tmp_path):
+    result = run_cli(tree / "broken", "-o", tmp_path / "out", *MODEL, "-q", expect=1)
+    lines = result.stderr.splitlines()
+    assert len(lines) == len(BAD)
+    for line, (name, cause) in zip(lines, BAD.items()):
+        assert line.startswith(f"error: {tree / name}: {cause}")
+
+
+def test_folder_without_media_is_a_failure_like_a_missing_file(run_cli, tmp_path):
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "a.txt").write_text("x")
+    result = run_cli(tmp_path / "docs", "-o", tmp_path / "out", *MODEL, expect=1)
+    assert f"error: {tmp_path / 'docs'}: no audio or video files in this folder or its sub-folders" in result.stderr
+
+
+# --- interrupts (real processes) --------------------------------------------------------------
+
+
+def _batch_process(tree: Path, out: Path) -> subprocess.Popen:
+    command = [sys.executable, "-m", "whisper_cli", str(tree), "-o", str(out), "-f", "srt,json", *MODEL, "--log-format", "jsonl"]
+    return subprocess.Popen(
+        command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        # A test run from a non-interactive shell's background job inherits SIGINT ignored; Ctrl-C is what we test.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+
+
+def _read_until_first_done(process: subprocess.Popen) -> list[dict]:
+    seen = []
+    timer = threading.Timer(240, process.kill)  # never hang the suite if no file ever finishes
+    timer.start()
+    try:
+        for line in process.stderr:
+            if line.startswith("{"):
+                seen.append(json.loads(line))
+                if seen[-1]["event"] == "done":
+                    return seen
+    finally:
+        timer.cancel()
+    raise AssertionError(f"the batch ended before any file was done: {seen}")
+
+
+@pytest.fixture
+def four_files(tmp_path, clips) -> Path:
+    folder = tmp_path / "in"
+    for index in range(4):
+        (folder / f"part{index}").mkdir(parents=True)
+        shutil.copyfile(clips["forecast.ogg"], folder / f"part{index}" / "forecast.ogg")
+    return folder
+
+
+def _with_outputs(out: Path, folder: Path) -> set[str]:
+    """The inputs (as the batch names them) whose srt and json outputs both exist."""
+    return {
+        str(folder / path.parent.relative_to(out) / "forecast.ogg")
+        for path in out.rglob("forecast.srt")
+        if path.with_suffix(".json").exists()
+    }
+
+
+def _plant_stale_temp_file(out: Path) -> None:
+    """A temp file of a writer that is surely dead, whether or not the kill left one of its own."""
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    (out / "part0").mkdir(parents=True, exist_ok=True)
+    (out / "part0" / f".forecast.srt.{dead.pid}.abc123{TEMP_SUFFIX}").write_text("1\n00:00")
+
+
+def _finish_the_rest(run_cli, folder: Path, out: Path, finished: set[str]) -> None:
+    rerun = run_cli(folder, "-o", out, "-f", "srt,json", *MODEL, "--log-format", "jsonl")
+    assert set(sources(rerun.stderr, "skipped")) == finished
+    assert len(sources(rerun.stderr, "done")) == 4 - len(finished)
+    assert output_files(out) == sorted(f"part{i}/forecast.{ext}" for i in range(4) for ext in ("json", "srt"))
+    assert_complete(out)
+    assert not temp_files(out)
+
+
+def test_sigint_mid_batch_exits_130_keeps_only_whole_outputs_and_rerun_finishes(run_cli, four_files, tmp_path):
+    out = tmp_path / "out"
+    process = _batch_process(four_files, out)
+    seen = _read_until_first_done(process)
+    process.send_signal(signal.SIGINT)
+    rest = process.stderr.read()
+    assert process.wait(timeout=60) == 130, rest
+    after = seen + events(rest)
+    assert after[-1]["event"] == "summary" and after[-1]["interrupted"] is True
+    assert "Traceback" not in rest
+    finished = {e["source"] for e in after if e["event"] == "done"}
+    assert_complete(out)
+    assert _with_outputs(out, four_files) >= finished
+    assert not temp_files(out)  # a clean interrupt removes its temp files
+    _finish_the_rest(run_cli, four_files, out, finished)
+
+
+def test_sigkill_mid_batch_leaves_only_whole_outputs_and_rerun_clears_temp_files(run_cli, four_files, tmp_path):
+    out = tmp_path / "out"
+    process = _batch_process(four_files, out)
+    seen = _read_until_first_done(process)
+    time.sleep(0.5)  # into the next file, whose outputs are open as temp files
+    process.kill()
+    process.wait(timeout=60)
+    finished = {e["source"] for e in seen + events(process.stderr.read()) if e["event"] == "done"}
+    assert_complete(out)  # whatever was renamed into place is whole; the rest is at most temp files
+    assert _with_outputs(out, four_files) >= finished
+    _plant_stale_temp_file(out)
+    _finish_the_rest(run_cli, four_files, out, finished)  # also asserts the leftovers are gone
+
+
+# --- discovery, order and output names (no model) --------------------------------------------------
+
+
+def _names(entries, root: Path) -> list[str]:
+    return [Path(e.source).relative_to(root).as_posix() if isinstance(e, Input) else f"problem:{e.name}" for e in entries]
+
+
+def test_folder_search_is_sorted_folder_by_folder_and_skips_hidden_and_non_media(tree):
+    found = discover([str(tree)])
+    assert _names(found.entries, tree) == TREE_ORDER
+    assert [str(e.relative) for e in found.entries][:3] == ["broken/corrupt.mp3", "broken/empty.wav", "field/boat.m4a"]
+    assert _names(discover([str(tree)], recursive=False).entries, tree) == ["forecast.ogg", "hello.flac"]
+
+
+def test_arguments_keep_their_order_and_a_file_reached_twice_is_transcribed_once(tree):
+    found = discover([str(tree / "talks"), str(tree / "hello.flac"), str(tree / "talks" / "x.mp3"), str(tree / "talks/../hello.flac"), str(tree / "notes.txt")])
+    assert _names(found.entries, tree) == ["talks/jfk.flac", "talks/x.mp3", "hello.flac", "notes.txt"]  # explicit: any extension
+
+
+def test_pattern_matching_nothing_is_a_problem_and_matched_folders_are_searched(tree):
+    found = discover([str(tree / "t*"), str(tree / "*.none")])
+    assert _names(found.entries[:2], tree) == ["talks/jfk.flac", "talks/x.mp3"]
+    assert isinstance(found.entries[2], Problem) and found.entries[2].cause == "no file matches this pattern"
+    assert [str(e.relative) for e in found.entries[:2]] == ["talks/jfk.flac", "talks/x.mp3"]
+
+
+def test_order_does_not_depend_on_creation_order(tmp_path, clips):
+    for name in ("b.wav", "a/z.wav", "A.wav", "a-b/c.wav", "a/b/c.wav"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(clips["train.wav"], tmp_path / name)
+    assert _names(discover([str(tmp_path)]).entries, tmp_path) == ["A.wav", "a/b/c.wav", "a/z.wav", "a-b/c.wav", "b.wav"]
+
+
+@pytest.mark.parametrize(
+    "sources",
+    [
+        ["../../x.wav", "x.wav"],
+        ["/abs/one/x.wav", "/abs/two/x.wav", "/elsewhere/x.mp3"],
+        ["a/../../b/x.wav", "./x.wav", "dir..name/x.wav", "..x.wav"],
+        ["a/X.wav", "b/x.wav", "a/x.mp3"],
+        ["..flac", "...flac", ".flac", "a/..wav"],
+    ],
+)
+def test_output_paths_stay_inside_output_dir_and_never_collide(tmp_path, sources):
+    out = tmp_path / "out"
+    inputs = [Input(source, PurePath(os.path.basename(source))) for source in sources]
+    bases = output_bases(inputs, out)
+    keys = [str(base).casefold() for base in bases.values()]
+    assert len(set(keys)) == len(inputs)
+    for base in bases.values():
+        assert os.path.commonpath([os.path.abspath(base), str(out)]) == str(out) and ".." not in base.parts
+        assert base.name not in ("", ".", "..") and os.path.dirname(os.path.abspath(base)).startswith(str(out))
+
+
+def test_same_name_in_two_folders_keeps_the_folders_and_same_stem_keeps_the_extension(tmp_path):
+    out = tmp_path / "out"
+    inputs = [Input("a/x.wav", PurePath("x.wav")), Input("b/x.wav", PurePath("x.wav")), Input("c/y.wav", PurePath("y.wav"))]
+    assert [str(b.relative_to(out)) for b in output_bases(inputs, out).values()] == ["a/x", "b/x", "y"]
+    same_folder = [Input("a/x.wav", PurePath("x.wav")), Input("a/x.mp3", PurePath("x.mp3"))]
+    assert [str(b.relative_to(out)) for b in output_bases(same_folder, out).values()] == ["x.wav", "x.mp3"]
+
+
+# --- prefetch ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("depth", [0, 1, 2])
+def test_prefetch_keeps_order_reports_errors_in_place_and_stays_within_depth(depth):
+    items = list(range(8))
+    loaded, taken, ahead = [], [], []
+
+    def load(item):
+        time.sleep(0.002)
+        if item == 3:
+            raise ValueError("bad file")
+        loaded.append(item)
+        ahead.append(len(loaded) - len(taken))
+        return item * 10
+
+    prefetcher = Prefetcher(items, load, depth=depth)
+    results = []
+    for item in items:
+        result = prefetcher.take(item)
+        if result.error is None:
+            taken.append(item)
+        results.append(str(result.error) if result.error else result.audio)
+        time.sleep(0.005)  # the "transcription"
+    prefetcher.close()
+    assert results == [0, 10, 20, "bad file", 40, 50, 60, 70]
+    assert max(ahead) <= depth + 1  # depth files waiting, plus the one being transcribed
+
+
+def test_one_file_is_not_a_batch_no_record_no_summary_transcribed_again(run_cli, clips, tmp_path):
+    shutil.copyfile(clips["train.wav"], tmp_path / "train.wav")
+    out = tmp_path / "out"
+    first = run_cli(tmp_path / "train.wav", "-o", out, *MODEL)
+    assert first.stderr == "" and sorted(os.listdir(out)) == ["train.txt"]
+    again = run_cli(tmp_path / "train.wav", "-o", out, *MODEL, "--log-format", "jsonl")
+    assert sources(again.stderr, "done") == [str(tmp_path / "train.wav")]
+
+
+def test_listed_paths_are_literal_never_patterns_or_stdin(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    for name in ("-", "take[1].wav", "a.wav"):
+        (tmp_path / name).write_bytes(b"x")
+    found = discover([], listed=["-", "take[1].wav", "*.wav"])
+    assert [e.source for e in found.entries] == ["./-", "take[1].wav", "*.wav"]  # "*.wav" fails later as missing
+
+
+def test_name_that_is_not_utf8_is_recorded_and_skipped_on_rerun(run_cli, clips, tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    name = os.fsdecode(b"caf\xe9.wav")  # latin-1 bytes: a surrogate escape in Python
+    shutil.copyfile(clips["train.wav"], folder / name)
+    args = (folder, "-o", tmp_path / "out", *MODEL, "--log-format", "jsonl")
+    assert len(sources(run_cli(*args).stderr, "done")) == 1
+    assert len(sources(run_cli(*args).stderr, "skipped")) == 1
+    assert sorted(os.listdir(tmp_path / "out")) == [".whisper-cli", os.fsdecode(b"caf\xe9.txt")]
