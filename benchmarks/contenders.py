@@ -83,7 +83,7 @@ def select(spec: Optional[str]) -> list[Contender]:
     chosen = [c for c in CONTENDERS if any(name in (c.id, c.family) for name in wanted)]
     unknown = [n for n in wanted if not any(n in (c.id, c.family) for c in CONTENDERS)]
     if unknown:
-        valid = ", ".join([c.id for c in CONTENDERS] + [WHISPER_CLI, PLAIN, WCT2])
+        valid = ", ".join(dict.fromkeys([c.id for c in CONTENDERS] + [WHISPER_CLI, PLAIN, WCT2]))
         raise SystemExit(f"unknown contender(s) {', '.join(unknown)}; choose from {valid}")
     return chosen
 
@@ -122,8 +122,10 @@ class Setup:
         """(argv, whether the transcript comes on stdout) for transcribing `files`; text files land in out_dir."""
         inputs = [str(f) for f in files]
         if contender.family == WHISPER_CLI:
-            # Its defaults pick the device; only on a GPU machine benchmarked on CPU must it be told.
+            # Its defaults pick the device and use every usable core; it is told only what differs from them.
             device = ["--device", "cpu"] if self.device == "cpu" and self.cuda_devices else []
+            if self.threads != len(os.sched_getaffinity(0)):
+                device += ["--cpu-threads", str(self.threads)]
             if len(files) == 1:
                 return [str(self.transcribe), *inputs, *device, *contender.extra], True  # stdout: its default
             return [str(self.transcribe), *inputs, "-o", str(out_dir), *device, *contender.extra], False

@@ -1,7 +1,7 @@
 """The benchmark suite, one command: every contender on every workload, a markdown table on stdout, JSON in results/.
 
     .venv/bin/python benchmarks/run.py             # the full suite (about an hour on 2 cores)
-    .venv/bin/python benchmarks/run.py --quick     # a smoke run: 12 clips, a 1.5-minute recording (a few minutes)
+    .venv/bin/python benchmarks/run.py --quick     # a smoke run: 12 clips, a 1-minute recording
     .venv/bin/python benchmarks/run.py --workloads b,d --contenders wcli,plain
 
 Each transcription is one child process, timed from spawn to exit; its peak RSS is GNU time's %M for that process
@@ -41,24 +41,23 @@ GNU_TIME = "/usr/bin/time"
 
 def main() -> None:
     args = _parse_args()
-    log = _log
     letters = _letters(args.workloads)
     started = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     run_dir = RUNS / started
 
     chosen = cont.select(args.contenders)
     if any(c.family == cont.WCT2 for c in chosen):
-        problem = cont.ensure_wct2(not args.no_install, log)
+        problem = cont.ensure_wct2(not args.no_install, _log)
         if problem:
-            log(f"whisper-ctranslate2: {problem}")
+            _log(f"whisper-ctranslate2: {problem}")
     setup = _setup(args)
     args.rss_method = rss_method()
     if args.rss_method != "gnu-time":
-        log("GNU time not found (Debian package `time`); peak RSS is polled from /proc, which can miss a short peak")
+        _log("GNU time not found (Debian package `time`); peak RSS is polled from /proc, which can miss a short peak")
     work = wl.select(letters, args.quick, args.samples, args.long_seconds)
     for workload in work:
         if workload.clips:
-            log(f"({workload.letter}) {workload.title}: {workload.audio_s:.0f} s of audio; {workload.note}")
+            _log(f"({workload.letter}) {workload.title}: {workload.audio_s:.0f} s of audio; {workload.note}")
 
     result = {
         "schema": 1,
@@ -79,9 +78,9 @@ def main() -> None:
         "rows": [],
     }
     if not args.no_warmup:
-        _warm_up(setup, chosen, work, args, run_dir / "warmup", log)
+        _warm_up(setup, chosen, work, args, run_dir / "warmup")
     for workload in work:
-        result["rows"] += _run_workload(workload, chosen, setup, args, run_dir, log)
+        result["rows"] += _run_workload(workload, chosen, setup, args, run_dir)
 
     result["load_end"] = os.getloadavg()[0]
     report.judge(result["rows"])
@@ -92,7 +91,7 @@ def main() -> None:
     stem.with_suffix(".json").write_text(json.dumps(result, indent=1, ensure_ascii=False), encoding="utf-8")
     stem.with_suffix(".md").write_text(text, encoding="utf-8")
     sys.stdout.write(text)
-    log(f"wrote {stem}.json and {stem}.md; outputs and logs of every run in {run_dir}")
+    _log(f"wrote {stem}.json and {stem}.md; outputs and logs of every run in {run_dir}")
 
 
 def _parse_args() -> argparse.Namespace:
@@ -238,11 +237,11 @@ class _HighWaterPoller:
         return self._peak_kb
 
 
-def _warm_up(setup, chosen, work, args, folder: Path, log) -> None:
+def _warm_up(setup, chosen, work, args, folder: Path) -> None:
     """One untimed run per family, so every timed run finds the model and the libraries in the page cache."""
     jfk = wl._jfk_clip(args.samples)
     need_model = jfk is not None and any(w.clips for w in work)
-    log("warming up (untimed): " + ("one short transcription per program" if need_model else "--help per program"))
+    _log("warming up (untimed): " + ("one short transcription per program" if need_model else "--help per program"))
     seen = set()
     for contender in chosen:
         if contender.family in seen or setup.available(contender):
@@ -257,7 +256,7 @@ def _warm_up(setup, chosen, work, args, folder: Path, log) -> None:
         measure(argv, target / "stdout.txt", target / "stderr.txt", args.rss_method)
 
 
-def _run_workload(workload, chosen, setup, args, run_dir: Path, log) -> list[dict]:
+def _run_workload(workload, chosen, setup, args, run_dir: Path) -> list[dict]:
     """Every contender on one workload; repeats are interleaved (A B C, A B C) so drifting load hits all alike."""
     runs = {"startup": args.startup_runs, "short": args.short_runs}.get(workload.key, args.runs)
     rows, active = [], []
@@ -269,7 +268,7 @@ def _run_workload(workload, chosen, setup, args, run_dir: Path, log) -> list[dic
         skip = setup.available(contender)
         if skip:
             row["status"] = f"skipped: {skip}"
-            log(f"({workload.letter}) {contender.id}: skipped, {skip}")
+            _log(f"({workload.letter}) {contender.id}: skipped, {skip}")
         else:
             active.append((contender, row))
     for rep in range(runs):
@@ -280,7 +279,7 @@ def _run_workload(workload, chosen, setup, args, run_dir: Path, log) -> list[dic
             (folder / "out").mkdir(parents=True, exist_ok=True)
             _one_run(workload, contender, setup, row, folder, args.rss_method, first=rep == 0)
             last = row["runs"][-1]
-            log(f"({workload.letter}) {contender.id} run {rep + 1}/{runs}: {last['wall_s']:.2f} s, {last['rss_mb']:.0f} MB"
+            _log(f"({workload.letter}) {contender.id} run {rep + 1}/{runs}: {last['wall_s']:.2f} s, {last['rss_mb']:.0f} MB"
                 + (f", WER {row['wer']:.2f}%" if rep == 0 and row.get("wer") is not None else "")
                 + ("" if row["status"] == "ok" else f", {row['status']}"))
     for row in rows:
@@ -374,6 +373,7 @@ def _machine(setup: cont.Setup, method: str) -> dict:
             packages[name] = None
     return {
         "cpu_model": _cpu_model(),
+        "lscpu": _lscpu(),
         "logical_cpus": os.cpu_count(),
         "usable_cores": len(os.sched_getaffinity(0)),
         "memory_gb": _memory_gb(),
@@ -399,6 +399,22 @@ def _cpu_model() -> str:
     except OSError:
         pass
     return platform.processor() or "unknown"
+
+
+def _lscpu() -> dict:
+    """Topology and the vector extensions CTranslate2's int8 kernels care about; {} without lscpu."""
+    try:
+        done = subprocess.run(["lscpu"], capture_output=True, text=True, env=dict(os.environ, LC_ALL="C"))
+    except OSError:
+        return {}
+    fields = dict(line.split(":", 1) for line in done.stdout.splitlines() if ":" in line)
+    fields = {key.strip(): value.strip() for key, value in fields.items()}
+    keep = ("Model name", "CPU family", "Model", "Thread(s) per core", "Core(s) per socket", "Socket(s)",
+            "Hypervisor vendor", "L3 cache")
+    record = {key: fields[key] for key in keep if key in fields}
+    flags = set(fields.get("Flags", "").split())
+    record["vector_flags"] = sorted(f for f in flags if f.startswith(("avx", "amx", "fma", "f16c")) or f == "avx512_vnni")
+    return record
 
 
 def _memory_gb() -> float:

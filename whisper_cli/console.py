@@ -33,12 +33,18 @@ class Reporter:
         self._line(f"error: {message}", "red")
 
     def _line(self, message: str, style: str) -> None:
-        message = " ".join(message.splitlines())  # one event, one line, whatever the file name holds
+        message = _printable(message)
         if self.color:
             self.stream.write(f"{_ANSI[style]}{message}\033[0m\n")
         else:
             self.stream.write(message + "\n")
         self.stream.flush()
+
+
+def _printable(message: str) -> str:
+    """One event, one line, and no terminal escape sequences smuggled in through a file name."""
+    message = " ".join(message.splitlines())
+    return "".join(ch if ch.isprintable() or ch == " " else ascii(ch)[1:-1] for ch in message)
 
 
 _ANSI = {"dim": "\033[2m", "yellow": "\033[33m", "red": "\033[31m"}

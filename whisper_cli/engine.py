@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass, field
 from typing import Callable, Iterator, Optional, Union
@@ -98,7 +99,40 @@ class Whisper:
             engine = BatchedInferencePipeline(self._model)
         else:
             engine = self._model
-        return engine.transcribe(samples, **options.engine_kwargs(duration=len(samples) / SAMPLE_RATE))
+        guess = self._detect_language_cheaply(samples, options)
+        if guess is not None:
+            options = dataclasses.replace(options, language=guess.language)
+        raw_segments, raw_info = engine.transcribe(samples, **options.engine_kwargs(duration=len(samples) / SAMPLE_RATE))
+        if guess is not None:
+            raw_info = dataclasses.replace(
+                raw_info, language_probability=guess.probability, all_language_probs=guess.all_probs
+            )
+        return raw_segments, raw_info
+
+    def _detect_language_cheaply(self, samples: np.ndarray, options: DecodeOptions):
+        """Detect on the clip's own frames instead of letting faster-whisper do it.
+
+        faster-whisper encodes a padded 30 s window to detect the language and then encodes it again
+        to transcribe; on an 11 s clip that is 40% of the time. Only taken where faster-whisper would
+        detect on the start of the plain audio (no VAD, no clips, sequential).
+        """
+        if options.language is not None or not self.is_multilingual:
+            return None
+        if options.vad_filter or options.batch_size or options.clip_timestamps:
+            return None
+        from .language import detect_language
+
+        return detect_language(
+            self._model,
+            samples,
+            threshold=options.language_detection_threshold,
+            segments=options.language_detection_segments,
+        )
+
+    @property
+    def model(self):
+        """The underlying faster_whisper.WhisperModel."""
+        return self._model
 
     def _stereo(self, channels, options: DecodeOptions, notes: list[str]):
         """Each channel transcribed on its own and merged by time; the more confident language reported."""
@@ -145,7 +179,7 @@ def get_whisper(
             cpu_threads=threads,
             local_files_only=True,
         )
-    except (RuntimeError, ValueError, OSError) as error:
+    except Exception as error:  # noqa: BLE001 - tokenizers raises a bare Exception for a broken tokenizer.json
         raise ModelError(resolved.name, f"cannot load model from {resolved.path}: {error}") from None
     return Whisper(model, resolved, choice, threads)
 

@@ -1,27 +1,33 @@
 """Many short clips, few encoder windows: pack clips into shared 30-second windows and split the text back.
 
 Whisper pads every input to a 30 s window, so a 3 s voice note spends 90% of the encoder's work on
-padding. Here clips of one language are laid end to end in a window with GAP_S of silence between them,
+padding. Here clips of one language are laid end to end in a window with GAP_S of silence after each,
 the windows are encoded and decoded in batches, and each timestamped segment goes back to the clip whose
 audio it covers, with times relative to that clip.
 
-The packed result must equal what each clip gets alone, so every doubt sends a clip back to the normal
-path (Whisper.__call__, one clip at a time):
-- a segment that covers two clips, or text outside every clip (then both neighbours go);
-- a window whose output was cut off (the clips after its last complete segment);
-- a window whose average log-probability is under options.log_prob_threshold (all its clips), or a clip
-  whose text compresses more than options.compression_ratio_threshold: where the normal path would have
-  retried at a higher temperature;
-- a clip that got no text although the VAD hears speech in it, and its neighbours, which may have taken
-  its words.
-Each window is decoded with no text before it but options.initial_prompt, so nothing one file says can
-condition another; each clip keeps the language detected on its own audio (language.py), and windows
-hold clips of one language. A clip alone in its window, or longer than MAX_PACKED_CLIP_S, goes the
-normal way too.
+Each clip should get what it gets alone, so:
+- nothing one file says conditions another: each window is decoded with no previous text but
+  options.initial_prompt, which the normal path also gives a clip's only window;
+- each clip keeps the language detected on its own audio (language.py), and a window holds one language;
+- a segment that covers two clips (Whisper sometimes joins short sentences across the gap) is cut
+  between words, timed by the same cross-attention alignment as word timestamps; if a word cannot be
+  placed in a clip, the clips around it go the normal way (Whisper.__call__, one clip at a time);
+- where the normal path would retry at a higher temperature (a window under options.log_prob_threshold,
+  a clip's text over options.compression_ratio_threshold) or a window's output was cut off, the clips
+  concerned go the normal way;
+- a clip that got no text although the VAD hears speech in it either lost its words to a neighbour (then
+  it and its neighbours go the normal way) or was never reached, because Whisper ended the window early
+  with a bare timestamp (then it is packed again, once);
+- a clip alone in its window, longer than MAX_PACKED_CLIP_S, or with options packable() refuses goes the
+  normal way.
+What differs from the normal path: avg_logprob and no_speech_prob of a packed segment are its window's
+(CTranslate2 scores whole sequences), and a clip of silence gets no segments rather than what Whisper
+may invent for it alone.
 """
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Optional, Sequence
 
@@ -31,7 +37,7 @@ from .audio import SAMPLE_RATE
 from .language import ENGLISH_ONLY, LanguageGuess, clip_features, detect_languages
 from .options import DecodeOptions
 from .quality import checked
-from .transcript import Segment, Transcript, TranscriptInfo
+from .transcript import Segment, Transcript, TranscriptInfo, Word
 
 if TYPE_CHECKING:  # pragma: no cover
     from .engine import Whisper
@@ -51,6 +57,7 @@ ROUNDS = 2  # clips Whisper skipped in a window are packed once more before they
 UNSURE_LANGUAGE = 0.5  # below this detected probability, a clip is checked for speech before its language counts
 _MAX_INITIAL_TIMESTAMP_S = 1.0  # as faster-whisper's transcribe(max_initial_timestamp=1.0)
 _TIME_PRECISION_S = 0.02  # one timestamp token
+_SKIPPED = "Whisper ended its window before it"
 
 
 @dataclass(frozen=True)
@@ -66,20 +73,19 @@ class ClipResult:
 def packable(options: DecodeOptions) -> bool:
     """Whether these options can be honoured in a shared window.
 
-    Not with word timestamps (words are aligned per window in faster-whisper), a prefix (forced at the
-    start of every clip's first window), clip_timestamps, split_stereo, the batched pipeline
-    (batch_size > 0: its own chunking and no temperature fallback), or the VAD filter (it cuts each file
-    into speech regions first). Everything else (language, task, beam, temperatures, thresholds,
-    initial_prompt, hotwords, suppress_tokens) means the same for a clip under 30 s in a window of its own
-    as in a shared one.
+    Not with a prefix (forced at the start of every clip), clip_timestamps, split_stereo, the batched
+    pipeline (batch_size > 0: its own chunking and no temperature fallback), the VAD filter (it cuts each
+    file into speech regions first) or hallucination_silence_threshold (it skips silences per window).
+    Everything else (language, task, beam, temperatures, thresholds, initial_prompt, hotwords,
+    suppress_tokens, word timestamps) means the same for a clip under 30 s in a shared window as alone.
     """
     return not (
-        options.word_timestamps
-        or options.prefix
+        options.prefix
         or options.clip_timestamps
         or options.split_stereo
         or options.batch_size
         or options.vad_filter
+        or options.hallucination_silence_threshold is not None
     )
 
 
@@ -125,17 +131,18 @@ def transcribe_packed(
             members = [i for i in pending if window_language[i] == language]
             for window in _pack(members, {i: features[i].shape[1] for i in members}, gap_frames, capacity):
                 if len(window.placements) == 1:
-                    alone[window.placements[0].clip] = "alone in its window"
+                    clip = window.placements[0].clip
+                    alone[clip] = "alone in its window" if attempt == 1 else _SKIPPED
                 else:
                     windows.append(replace(window, language=language))
         retry: list[int] = []
         for window, outcome in zip(windows, _decode_windows(model, windows, features, options, batch_size)):
-            failed, skipped = _settle(window, outcome, speech, gap_s)
+            failed, skipped = _settle(window, outcome, speech)
             alone.update((clip, reason) for clip, reason in failed.items() if clip not in alone)
             if attempt < ROUNDS:
                 retry.extend(skipped)
             else:
-                alone.update((clip, "Whisper ended its window before it") for clip in skipped)
+                alone.update((clip, _SKIPPED) for clip in skipped)
             for clip in window.clips:
                 if clip in failed or clip in skipped:
                     continue
@@ -152,7 +159,7 @@ def transcribe_packed(
     return [results[i] for i in range(len(clips))]
 
 
-def _settle(window: "_Window", outcome: "_Outcome", speech: "_SpeechCache", gap_s: float) -> tuple[dict[int, str], list[int]]:
+def _settle(window: "_Window", outcome: "_Outcome", speech) -> tuple[dict[int, str], list[int]]:
     """Which clips of a decoded window must go alone (and why), and which to pack again in a new window.
 
     A clip that got no text but has speech either lost its words to a neighbour, when text follows it in
@@ -248,6 +255,10 @@ class _Placement:
     def end(self) -> float:
         return (self.start_frame + self.frames) / FRAMES_PER_SECOND
 
+    def relative(self, window_time: float) -> float:
+        """A time in the window as seconds from the clip's start, inside the clip."""
+        return round(min(max(float(window_time) - self.start, 0.0), self.frames / FRAMES_PER_SECOND), 3)
+
 
 @dataclass(frozen=True)
 class _Window:
@@ -257,6 +268,11 @@ class _Window:
     @property
     def clips(self) -> list[int]:
         return [p.clip for p in self.placements]
+
+    @property
+    def content_frames(self) -> int:
+        """Frames the alignment looks at: up to two seconds past the last clip."""
+        return min(WINDOW_FRAMES, self.placements[-1].start_frame + self.placements[-1].frames + 2 * FRAMES_PER_SECOND)
 
     def neighbours(self, clip: int) -> list[int]:
         order = self.clips
@@ -296,11 +312,31 @@ def _pack(members: list[int], frames: dict[int, int], gap_frames: int, capacity:
 
 # --- decoding ----------------------------------------------------------------------------------------
 
+# faster-whisper's transcribe() defaults, which the normal path uses too.
+_PREPEND_PUNCTUATIONS = "\"'“¿([{-"
+_APPEND_PUNCTUATIONS = "\"'.。,，!！?？:：”)]}、"
+
 
 @dataclass
 class _Outcome:
     segments: dict[int, list[Segment]]
     failed: dict[int, str]
+
+
+@dataclass
+class _Reading:
+    """One window's decoded tokens cut into timed pieces (faster-whisper's segment dicts), window time."""
+
+    window: _Window
+    pieces: list[dict]
+    avg_logprob: float
+    no_speech_prob: float
+    failed: dict[int, str]
+
+    @property
+    def needs_words(self) -> bool:
+        """Whether a piece covers two clips or none, so that only its words can say where it belongs."""
+        return any(_owner(self.window, piece["start"], piece["end"]) is None for piece in self.pieces)
 
 
 def _decode_windows(
@@ -317,24 +353,22 @@ def _decode_windows(
     }
     any_tokenizer = next(iter(tokenizers.values()))
     # The suppressed set depends on the vocabulary only, not on the language.
-    suppress = list(get_suppressed_tokens(any_tokenizer, list(options.suppress_tokens)) if options.suppress_tokens else [])
+    suppress = []
+    if options.suppress_tokens:
+        suppress = list(get_suppressed_tokens(any_tokenizer, list(options.suppress_tokens)))
     initial: list[int] = []
     if options.initial_prompt:
         initial = any_tokenizer.encode(" " + options.initial_prompt.strip())
 
     outcomes = []
-    for first in range(0, len(windows), batch_size):
-        batch = windows[first : first + batch_size]
-        mels = np.stack([_window_features(w, features) for w in batch])
-        encoded = model.encode(mels)
-        prompts = [
-            # No previous text but the initial prompt: nothing one clip says conditions another.
-            model.get_prompt(tokenizers[w.language], initial, without_timestamps=False, hotwords=options.hotwords)
-            for w in batch
-        ]
+    for batch in _batches(windows, batch_size):
+        tokenizer = tokenizers[batch[0].language]
+        encoded = model.encode(np.stack([_window_features(w, features) for w in batch]))
+        # No previous text but the initial prompt: nothing one clip says conditions another.
+        prompt = model.get_prompt(tokenizer, initial, without_timestamps=False, hotwords=options.hotwords)
         results = model.model.generate(
             encoded,
-            prompts,
+            [prompt] * len(batch),
             length_penalty=options.length_penalty,
             repetition_penalty=options.repetition_penalty,
             no_repeat_ngram_size=options.no_repeat_ngram_size,
@@ -346,9 +380,21 @@ def _decode_windows(
             max_initial_timestamp_index=round(_MAX_INITIAL_TIMESTAMP_S / _TIME_PRECISION_S),
             **_search_kwargs(options),
         )
-        for window, result, prompt in zip(batch, results, prompts):
-            outcomes.append(_split(model, tokenizers[window.language], window, result, prompt, options))
+        readings = [_read(model, tokenizer, w, r, len(prompt), options) for w, r in zip(batch, results)]
+        _add_words(model, tokenizer, encoded, readings, options)
+        outcomes.extend(_assign(tokenizer, reading, options) for reading in readings)
     return outcomes
+
+
+def _batches(windows: list[_Window], size: int) -> list[list[_Window]]:
+    """Up to `size` windows of one language each: word alignment takes one start-of-transcript sequence."""
+    batches: list[list[_Window]] = []
+    for window in windows:
+        if batches and len(batches[-1]) < size and batches[-1][0].language == window.language:
+            batches[-1].append(window)
+        else:
+            batches.append([window])
+    return batches
 
 
 def _search_kwargs(options: DecodeOptions) -> dict:
@@ -362,26 +408,24 @@ def _search_kwargs(options: DecodeOptions) -> dict:
 def _window_features(window: _Window, features: dict[int, np.ndarray]) -> np.ndarray:
     n_mels = next(iter(features.values())).shape[0]
     # 0.0 between and after clips: what faster-whisper pads a short clip's features with, so each clip
-    # is followed by what follows it when alone.
+    # is followed by what follows it when alone. (Log-mel silence in the gaps instead made no difference.)
     mel = np.zeros((n_mels, WINDOW_FRAMES), dtype=np.float32)
     for p in window.placements:
         mel[:, p.start_frame : p.start_frame + p.frames] = features[p.clip]
     return mel
 
 
-def _split(model, tokenizer, window: _Window, result, prompt: list[int], options: DecodeOptions) -> _Outcome:
-    """Cut one window's tokens into segments and give each to the clip whose audio it covers."""
-    from faster_whisper.transcribe import get_compression_ratio
-
+def _read(model, tokenizer, window: _Window, result, prompt_length: int, options: DecodeOptions) -> _Reading:
+    """Cut one window's tokens into timed pieces, and fail the clips it cannot vouch for."""
     tokens = list(result.sequences_ids[0])
-    outcome = _Outcome(segments={}, failed={})
     length = len(tokens)
+    # As faster-whisper's generate_with_fallback: undo the length penalty, average over tokens + end.
     avg_logprob = result.scores[0] * (length**options.length_penalty) / (length + 1)
-    temperature = options.temperature[0] if options.temperature else 0.0
-    every = [p.clip for p in window.placements]
-
+    reading = _Reading(window, [], avg_logprob, result.no_speech_prob, {})
     if options.log_prob_threshold is not None and avg_logprob < options.log_prob_threshold:
-        return _Outcome({}, {clip: "its window failed the log-probability check" for clip in every})
+        # The normal path would retry at a higher temperature; which clip made the window fail is unknown.
+        reading.failed = {clip: "its window failed the log-probability check" for clip in window.clips}
+        return reading
 
     pieces, _, _ = model._split_segments_by_timestamps(
         tokenizer=tokenizer,
@@ -392,65 +436,117 @@ def _split(model, tokenizer, window: _Window, result, prompt: list[int], options
         seek=0,
     )
     consumed = sum(len(piece["tokens"]) for piece in pieces)
-    cut_off = len(prompt) + length >= model.max_length or any(
-        t < tokenizer.eot for t in tokens[consumed:]
-    )
-    if cut_off:
-        # Text after the last complete segment was dropped: every clip from there on goes alone.
+    if prompt_length + length >= model.max_length or any(t < tokenizer.eot for t in tokens[consumed:]):
+        # Text after the last complete segment was dropped: the clips from there on go alone.
         last_end = max((piece["end"] for piece in pieces), default=0.0)
         for p in window.placements:
             if p.end > last_end:
-                outcome.failed[p.clip] = "its window's output was cut off"
-
-    owned: dict[int, list[tuple[float, float, list[int]]]] = {}
+                reading.failed[p.clip] = "its window's output was cut off"
     for piece in pieces:
-        text_tokens = piece["tokens"]
-        start, end = piece["start"], piece["end"]
-        if text_tokens and text_tokens[0] >= tokenizer.timestamp_begin:
-            # _split_segments_by_timestamps starts a lone segment at the window start, not its timestamp.
-            start = (text_tokens[0] - tokenizer.timestamp_begin) * _TIME_PRECISION_S
-        if start == end or not tokenizer.decode(text_tokens).strip():
-            continue  # faster-whisper drops these too
-        overlaps = sorted(
-            ((min(end, p.end) - max(start, p.start), p.clip) for p in window.placements), reverse=True
-        )
-        (best, owner), runner_up = overlaps[0], overlaps[1][0] if len(overlaps) > 1 else 0.0
-        if best <= 0:
-            for clip in _nearest(window, start, end):
+        if piece["tokens"] and piece["tokens"][0] >= tokenizer.timestamp_begin:
+            # _split_segments_by_timestamps starts a lone segment at the window start, not at its timestamp.
+            piece["start"] = (piece["tokens"][0] - tokenizer.timestamp_begin) * _TIME_PRECISION_S
+        if piece["start"] != piece["end"] and tokenizer.decode(piece["tokens"]).strip():
+            reading.pieces.append(piece)  # faster-whisper drops the others too
+    return reading
+
+
+def _add_words(model, tokenizer, encoded, readings: list[_Reading], options: DecodeOptions) -> None:
+    """Word timings for the windows that need them, from one alignment pass over the batch."""
+    wanted = [options.word_timestamps or reading.needs_words for reading in readings]
+    if not any(wanted):
+        return
+    # A window that needs no words gets an empty stand-in, which costs the alignment nothing.
+    segments = [
+        reading.pieces if want and reading.pieces else [dict(tokens=[], start=0.0, end=0.0, seek=0)]
+        for reading, want in zip(readings, wanted)
+    ]
+    num_frames = [reading.window.content_frames for reading in readings]
+    model.add_word_timestamps(
+        segments, tokenizer, encoded, num_frames, _PREPEND_PUNCTUATIONS, _APPEND_PUNCTUATIONS, last_speech_timestamp=0.0
+    )
+
+
+def _owner(window: _Window, start: float, end: float) -> Optional[int]:
+    """The one clip whose audio the stretch covers, allowing STRADDLE_S into a neighbour; None if not one."""
+    overlaps = sorted(((min(end, p.end) - max(start, p.start), p.clip) for p in window.placements), reverse=True)
+    best, owner = overlaps[0]
+    runner_up = overlaps[1][0] if len(overlaps) > 1 else 0.0
+    if best <= 0 or runner_up > STRADDLE_S:
+        return None
+    return owner
+
+
+def _word_owner(window: _Window, word: dict) -> Optional[int]:
+    """The clip a word was said in: the one it overlaps most, or the nearest within STRADDLE_S."""
+    best = max(window.placements, key=lambda p: min(word["end"], p.end) - max(word["start"], p.start))
+    if min(word["end"], best.end) - max(word["start"], best.start) > 0:
+        return best.clip
+    nearest = min(window.placements, key=lambda p: max(p.start - word["end"], word["start"] - p.end))
+    gap = max(nearest.start - word["end"], word["start"] - nearest.end)
+    return nearest.clip if gap <= STRADDLE_S else None
+
+
+def _assign(tokenizer, reading: _Reading, options: DecodeOptions) -> _Outcome:
+    """Give each piece to the clip whose audio it covers; a piece over several clips is cut between words."""
+    from faster_whisper.transcribe import get_compression_ratio
+
+    window = reading.window
+    outcome = _Outcome(segments={}, failed=dict(reading.failed))
+    owned: dict[int, list[dict]] = {}
+    for piece in reading.pieces:
+        owner = _owner(window, piece["start"], piece["end"])
+        if owner is not None:
+            owned.setdefault(owner, []).append(dict(piece, text=tokenizer.decode(piece["tokens"])))
+            continue
+        words = piece.get("words") or []
+        owners = [_word_owner(window, word) for word in words]
+        if not words or None in owners:
+            for clip in _nearest(window, piece["start"], piece["end"]):
                 outcome.failed.setdefault(clip, "text outside every clip in its window")
             continue
-        if runner_up > STRADDLE_S:
-            for _, clip in overlaps[:2]:
-                outcome.failed.setdefault(clip, "a segment covered two clips")
-            continue
-        owned.setdefault(owner, []).append((start, end, text_tokens))
+        # Consecutive words said in one clip make one piece of that clip.
+        for clip, run in itertools.groupby(zip(owners, words), key=lambda pair: pair[0]):
+            run_words = [word for _, word in run]
+            owned.setdefault(clip, []).append(
+                dict(
+                    start=run_words[0]["start"],
+                    end=run_words[-1]["end"],
+                    text="".join(word["word"] for word in run_words),
+                    words=run_words,
+                )
+            )
 
     placements = {p.clip: p for p in window.placements}
-    for clip, pieces_of_clip in owned.items():
+    temperature = options.temperature[0] if options.temperature else 0.0
+    for clip, pieces in owned.items():
         if clip in outcome.failed:
             continue
-        text = tokenizer.decode([t for _, _, toks in pieces_of_clip for t in toks]).strip()
-        compression_ratio = get_compression_ratio(text)
-        if (
-            options.compression_ratio_threshold is not None
-            and compression_ratio > options.compression_ratio_threshold
-        ):
+        compression_ratio = get_compression_ratio("".join(piece["text"] for piece in pieces).strip())
+        if options.compression_ratio_threshold is not None and compression_ratio > options.compression_ratio_threshold:
             outcome.failed[clip] = "its text failed the compression-ratio check"
             continue
         p = placements[clip]
-        duration = p.frames / FRAMES_PER_SECOND
         segments = []
-        for start, end, toks in pieces_of_clip:
-            rel_start = min(max(start - p.start, 0.0), duration)
-            rel_end = min(max(end - p.start, rel_start), duration)
+        for number, piece in enumerate(pieces, start=1):
+            start, end = p.relative(piece["start"]), p.relative(piece["end"])
+            words: tuple[Word, ...] = ()
+            if options.word_timestamps and piece.get("words"):
+                words = tuple(
+                    Word(p.relative(w["start"]), p.relative(w["end"]), w["word"], float(w["probability"]))
+                    for w in piece["words"]
+                )
+                # faster-whisper may leave the last word a few hundredths past its segment's end.
+                start, end = min(start, words[0].start), max(end, words[-1].end)
             segments.append(
                 Segment(
-                    id=len(segments) + 1,
-                    start=round(rel_start, 3),
-                    end=round(rel_end, 3),
-                    text=tokenizer.decode(toks),
-                    avg_logprob=avg_logprob,  # the window's: CTranslate2 scores whole sequences
-                    no_speech_prob=result.no_speech_prob,
+                    id=number,
+                    start=start,
+                    end=max(end, start),
+                    text=piece["text"],
+                    words=words,
+                    avg_logprob=reading.avg_logprob,  # the window's: CTranslate2 scores whole sequences
+                    no_speech_prob=reading.no_speech_prob,
                     compression_ratio=compression_ratio,
                     temperature=temperature,
                 )
@@ -460,10 +556,10 @@ def _split(model, tokenizer, window: _Window, result, prompt: list[int], options
 
 
 def _nearest(window: _Window, start: float, end: float) -> list[int]:
-    """The clips just before and after a stretch of time that lies in no clip."""
-    before = [p.clip for p in window.placements if p.end <= start]
-    after = [p.clip for p in window.placements if p.start >= end]
-    return before[-1:] + after[:1]
+    """The clips just before and after a stretch of time, or those it overlaps."""
+    before = [p.clip for p in window.placements if p.start < start]
+    after = [p.clip for p in window.placements if p.end > end]
+    return sorted(set(before[-1:] + after[:1] + [p.clip for p in window.placements if p.start < end and p.end > start]))
 
 
 def _has_speech(audio: np.ndarray) -> bool:
@@ -503,7 +599,9 @@ def _transcribe_alone(
     return Transcript(info, segments), stream.take_notes()
 
 
-def _info(whisper: "Whisper", name: str, audio: np.ndarray, guess: LanguageGuess, options: DecodeOptions) -> TranscriptInfo:
+def _info(
+    whisper: "Whisper", name: str, audio: np.ndarray, guess: LanguageGuess, options: DecodeOptions
+) -> TranscriptInfo:
     # The same fields engine.Whisper.__call__ fills in.
     return TranscriptInfo(
         source=name,
