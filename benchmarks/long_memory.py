@@ -35,8 +35,6 @@ import threading
 import time
 from pathlib import Path
 
-from faster_whisper.feature_extractor import FeatureExtractor
-
 ROOT = Path(__file__).resolve().parent.parent
 WORK = ROOT / "benchmarks" / "work" / "long"
 RESULTS = ROOT / "benchmarks" / "results" / "long_memory.json"
@@ -60,12 +58,11 @@ print(len(samples), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 """
 
 # Decodes a file, then computes its log-mel features with faster-whisper's extractor ("whole") or the
-# windowed sketch below ("windowed"), in a fresh process; prints peak RSS in KiB before and after the
+# windowed one whisper-cli uses ("windowed"), in a fresh process; prints peak RSS in KiB before and after the
 # features, and the seconds the features took.
 _FEATURES = """
 import resource, sys, time
-sys.path.insert(0, sys.argv[3])
-from long_memory import WindowedFeatureExtractor
+from whisper_cli.features import WindowedFeatureExtractor
 from faster_whisper.feature_extractor import FeatureExtractor
 from whisper_cli.audio import load_audio
 samples = load_audio(sys.argv[1])
@@ -75,57 +72,6 @@ started = time.perf_counter()
 features = extractor(samples)
 print(before, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, round(time.perf_counter() - started, 1), features.shape[1])
 """
-
-
-class WindowedFeatureExtractor(FeatureExtractor):
-    """A sketch of the proposed fix for engine.py: faster-whisper's log-mel, computed 30 s of frames at a time.
-
-    faster-whisper's extractor takes the STFT of the whole waveform at once (frames, complex128 FFT,
-    complex64 copy, magnitudes: about 45 bytes per sample, 2.7 GB for an hour) and pads a copy of the
-    waveform first. Frame by frame the STFT is independent, so this computes the same frames window by
-    window into one preallocated (n_mels, frames) array; only the final clamp to (global max - 8) needs
-    the whole spectrogram, and it runs in place. Peak extra memory: the features (0.3 bytes per sample).
-    """
-
-    window_frames = 3000  # 30 s of 10 ms frames per pass
-
-    def __call__(self, waveform, padding=160, chunk_length=None):
-        import numpy as np
-
-        if chunk_length is not None:
-            self.n_samples = chunk_length * self.sampling_rate
-            self.nb_max_frames = self.n_samples // self.hop_length
-        waveform = waveform.astype(np.float32, copy=False)
-        half, hop = self.n_fft // 2, self.hop_length
-        length = len(waveform) + padding  # the waveform as faster-whisper pads it, never materialised
-        frames = length // hop  # faster-whisper drops the last of its 1 + length // hop frames
-        window = np.hanning(self.n_fft + 1)[:-1].astype("float32")
-        log_spec = np.empty((self.mel_filters.shape[0], frames), np.float32)
-        for first in range(0, frames, self.window_frames):
-            last = min(first + self.window_frames, frames)
-            piece = _reflect_padded(waveform, padding, first * hop - half, (last - 1) * hop + half)
-            stft = self.stft(piece, self.n_fft, hop, window=window, center=False, return_complex=True)
-            magnitudes = np.abs(stft.astype("complex64")) ** 2
-            log_spec[:, first:last] = np.log10(np.clip(self.mel_filters @ magnitudes, a_min=1e-10, a_max=None))
-        np.maximum(log_spec, log_spec.max() - 8.0, out=log_spec)
-        log_spec += 4.0
-        log_spec /= 4.0
-        return log_spec
-
-
-def _reflect_padded(waveform, padding: int, start: int, stop: int):
-    """Samples [start, stop) of np.pad(np.pad(waveform, (0, padding)), n_fft // 2, mode="reflect")'s
-    coordinates shifted so that 0 is the waveform's first sample (start may be negative)."""
-    import numpy as np
-
-    length = len(waveform) + padding
-    index = np.arange(start, stop)
-    index = np.abs(index)  # reflect at the start: x[-i] = x[i]
-    index = np.where(index >= length, 2 * (length - 1) - index, index)  # reflect at the end
-    out = np.zeros(len(index), np.float32)
-    inside = index < len(waveform)
-    out[inside] = waveform[index[inside]]
-    return out
 
 
 def sentences(seed: int, words: int) -> str:

@@ -181,6 +181,10 @@ def get_whisper(
         )
     except Exception as error:  # noqa: BLE001 - tokenizers raises a bare Exception for a broken tokenizer.json
         raise ModelError(resolved.name, f"cannot load model from {resolved.path}: {error}") from None
+    from .features import WindowedFeatureExtractor
+
+    # Same features, same settings; only computed window by window (see features.py).
+    model.feature_extractor.__class__ = WindowedFeatureExtractor
     return Whisper(model, resolved, choice, threads)
 
 
