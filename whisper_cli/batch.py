@@ -16,19 +16,24 @@ from functools import partial
 from pathlib import Path
 from typing import Any, Callable, Optional
 
+import numpy as np
+
 from . import manifest
-from .audio import STDIN_NAME, load_audio
+from .audio import SAMPLE_RATE, STDIN_NAME, load_audio
 from .console import Reporter
 from .errors import ExitCode, InputError, UsageError
 from .inputs import Input, discover, is_single_file, output_bases, read_list
 from .options import DecodeOptions
 from .output import AtomicFileSink, Sink, StreamSink, remove_stale_temp_files
-from .prefetch import Prefetcher
+from .packing import MAX_PACKED_CLIP_S, packable, transcribe_packed
+from .prefetch import Loaded, Prefetcher
 from .progress import LogFormat, make_view
 from .transcript import Transcript
 from .writers import OutputFormat, SubtitleLayout, Writer, make_writer
 
 DEFAULT_PREFETCH = 1  # files decoded ahead of the one being transcribed
+PACK_GROUP_CLIPS = 32  # short clips waiting for shared windows are transcribed once this many wait ...
+PACK_GROUP_S = 600.0  # ... or once they hold this much audio (and at the end of the run)
 
 
 @dataclass(frozen=True)
@@ -53,6 +58,7 @@ class RunConfig:
     overwrite: bool = False  # transcribe again even what a record says is done
     log_format: LogFormat = LogFormat.text
     prefetch: int = DEFAULT_PREFETCH  # 0 decodes each file only when its turn comes
+    pack: bool = True  # short clips of a batch share 30 s windows (packing.py)
 
     @property
     def is_batch(self) -> bool:
@@ -154,6 +160,7 @@ def run(config: RunConfig, reporter: Reporter, load_model: Optional[Callable] = 
     current: Optional[Outcome] = None
     began = False
     model = _LazyModel(config, reporter, load_model, view)
+    group = _PackGroup() if _packing(config, len(todo)) else None
     try:
         view.begin(len(jobs), sum(1 for job in jobs if job.outcome.status != Status.SKIPPED))
         began = True
@@ -167,15 +174,32 @@ def run(config: RunConfig, reporter: Reporter, load_model: Optional[Callable] = 
             else:
                 current = outcome
                 view.started(outcome, index, len(jobs))
-                _transcribe_job(model, job, prefetcher, config, view)
-                view.finished(outcome)
+                if group is None:
+                    _transcribe_job(model, job, prefetcher, config, view)
+                    view.finished(outcome)
+                else:
+                    turn = time.monotonic()
+                    loaded = prefetcher.take(job)
+                    if _fits_a_window(loaded):
+                        group.add(job, loaded, turn)
+                        if group.full():
+                            current = None
+                            group.flush(model, config, view)
+                    else:
+                        _transcribe_job(model, job, prefetcher, config, view, loaded=loaded, turn=turn)
+                        view.finished(outcome)
                 current = None
+        if group is not None:
+            group.flush(model, config, view)
     except KeyboardInterrupt:
         result.interrupted = True
+        waiting = group.interrupt() if group is not None else []
         if current is not None and current.status == Status.NOT_STARTED:  # not if it had just finished
             current.status = Status.INTERRUPTED
-            view.interrupted(current)
-        else:
+            waiting.insert(0, current)
+        for outcome in waiting:
+            view.interrupted(outcome)
+        if not waiting:
             view.interrupted(None)
         raise
     finally:
@@ -186,6 +210,91 @@ def run(config: RunConfig, reporter: Reporter, load_model: Optional[Callable] = 
             view.summary(result)
         view.close()
     return result
+
+
+def _packing(config: RunConfig, todo: int) -> bool:
+    """Short clips share windows only in a batch writing files, of more than one input, with options packing honours."""
+    return config.pack and packable(config.decode) and config.is_batch and not config.to_stdout and todo > 1
+
+
+def _fits_a_window(loaded: Loaded) -> bool:
+    audio = loaded.audio
+    return (
+        loaded.error is None
+        and isinstance(audio, np.ndarray)
+        and audio.ndim == 1
+        and len(audio) <= MAX_PACKED_CLIP_S * SAMPLE_RATE
+    )
+
+
+class _PackGroup:
+    """Decoded short clips waiting to be transcribed together in shared windows (packing.py)."""
+
+    def __init__(self):
+        self._waiting: list[tuple[Job, Loaded, float]] = []  # job, its decoded audio, when its turn came
+        self._audio_s = 0.0
+
+    def add(self, job: Job, loaded: Loaded, turn: float) -> None:
+        job.outcome.wait_s = time.monotonic() - turn
+        job.outcome.decode_s = loaded.decode_s
+        self._waiting.append((job, loaded, turn))
+        self._audio_s += len(loaded.audio) / SAMPLE_RATE
+
+    def full(self) -> bool:
+        return len(self._waiting) >= PACK_GROUP_CLIPS or self._audio_s >= PACK_GROUP_S
+
+    def interrupt(self) -> list[Outcome]:
+        """Outcomes of the clips still waiting (or being transcribed), marked interrupted."""
+        interrupted = []
+        for job, _, _ in self._waiting:
+            if job.outcome.status == Status.NOT_STARTED:
+                job.outcome.status = Status.INTERRUPTED
+                interrupted.append(job.outcome)
+        self._waiting = []
+        return interrupted
+
+    def flush(self, model: "_LazyModel", config: RunConfig, view) -> None:
+        """Transcribe the waiting clips together and write each one's outputs and record; a failure stays per file."""
+        if not self._waiting:
+            return
+        waiting = self._waiting
+        whisper = model.get()
+        for job, _, _ in waiting:
+            if job.resumable:
+                manifest.forget(job.base)
+        working = time.monotonic()
+        try:
+            results = transcribe_packed(whisper, [(job.input.name, loaded.audio) for job, loaded, _ in waiting], config.decode)
+        except InputError as error:
+            for job, _, turn in waiting:
+                _fail(job.outcome, error)
+                job.outcome.wall_s = time.monotonic() - turn
+                view.finished(job.outcome)
+            self._waiting, self._audio_s = [], 0.0
+            return
+        share_s = (time.monotonic() - working) / sum(max(len(loaded.audio), 1) for _, loaded, _ in waiting)
+        for (job, loaded, turn), clip in zip(waiting, results):
+            outcome = job.outcome
+            writing = time.monotonic()
+            try:
+                info = clip.transcript.info
+                if config.decode.language is None:
+                    view.language(outcome, info.language, info.language_probability)
+                view.transcribing(outcome, info.duration)
+                for note in clip.notes:
+                    _note(outcome, note, view)
+                write_transcript(clip.transcript, _open_outputs(job, config))
+                view.advance(info.duration)
+                if job.resumable:
+                    _write_record(job, config, whisper, clip.transcript)
+            except InputError as error:
+                _fail(outcome, error)
+            else:
+                _done(outcome, clip.transcript)
+            outcome.transcribe_s = share_s * max(len(loaded.audio), 1) + time.monotonic() - writing
+            outcome.wall_s = time.monotonic() - turn
+            view.finished(outcome)
+        self._waiting, self._audio_s = [], 0.0
 
 
 def plan(config: RunConfig, reporter: Reporter) -> list[Job]:
@@ -225,6 +334,7 @@ def settings_key(config: RunConfig) -> dict[str, Any]:
         "compute_type": config.model.compute_type,
         "decode": config.decode.as_record(),
         "layout": asdict(config.layout),
+        "pack": config.pack,
     }
 
 
@@ -306,12 +416,18 @@ def _load_model(config: RunConfig, reporter: Reporter, load_model: Optional[Call
     return whisper
 
 
-def _transcribe_job(model: _LazyModel, job: Job, prefetcher: Prefetcher, config: RunConfig, view) -> None:
-    """Transcribe one input and fill in its outcome; a bad input becomes a failed outcome."""
+def _transcribe_job(
+    model: _LazyModel, job: Job, prefetcher: Prefetcher, config: RunConfig, view,
+    *, loaded: Optional[Loaded] = None, turn: Optional[float] = None,
+) -> None:
+    """Transcribe one input and fill in its outcome; a bad input becomes a failed outcome.
+
+    `loaded` is its decoded audio when the caller has already taken it from the prefetcher (at `turn`)."""
     outcome = job.outcome
-    turn = time.monotonic()
+    turn = time.monotonic() if turn is None else turn
     try:
-        loaded = prefetcher.take(job)
+        if loaded is None:
+            loaded = prefetcher.take(job)
         outcome.wait_s = time.monotonic() - turn
         outcome.decode_s = loaded.decode_s
         if loaded.error is not None:
@@ -322,20 +438,32 @@ def _transcribe_job(model: _LazyModel, job: Job, prefetcher: Prefetcher, config:
         working = time.monotonic()
         transcript = transcribe_one(whisper, loaded.audio, job.input.name, _open_outputs(job, config), config, view, outcome)
         if job.resumable:
-            manifest.write(job.base, job.outputs, settings_key(config), job.stamp, job.input.source, {
-                "model_resolved": whisper.resolved.name,
-                "device": whisper.choice.device,
-                "language": transcript.info.language,
-                "audio_s": round(transcript.info.duration, 3),
-            })
+            _write_record(job, config, whisper, transcript)
         outcome.transcribe_s = time.monotonic() - working
     except InputError as error:
-        outcome.status = Status.FAILED
-        outcome.error = error.cause
-        outcome.outputs = ()
+        _fail(outcome, error)
         return
     finally:
         outcome.wall_s = time.monotonic() - turn
+    _done(outcome, transcript)
+
+
+def _write_record(job: Job, config: RunConfig, whisper, transcript: Transcript) -> None:
+    manifest.write(job.base, job.outputs, settings_key(config), job.stamp, job.input.source, {
+        "model_resolved": whisper.resolved.name,
+        "device": whisper.choice.device,
+        "language": transcript.info.language,
+        "audio_s": round(transcript.info.duration, 3),
+    })
+
+
+def _fail(outcome: Outcome, error: InputError) -> None:
+    outcome.status = Status.FAILED
+    outcome.error = error.cause
+    outcome.outputs = ()
+
+
+def _done(outcome: Outcome, transcript: Transcript) -> None:
     outcome.status = Status.DONE  # the transcript itself is not kept: a long batch would hold them all
     outcome.language = transcript.info.language
     outcome.audio_s = transcript.info.duration
@@ -349,34 +477,67 @@ def transcribe_one(whisper, audio, name: str, outputs: list[tuple[Writer, Sink]]
             view.language(outcome, stream.info.language, stream.info.language_probability)
         view.transcribing(outcome, stream.info.duration)
         _report_notes(stream, view, outcome)
-        for writer, sink in outputs:
-            sink.write(writer.start(stream.info))
+        _write_start(outputs, stream.info)
         segments = []
         for segment in stream.segments:
             segments.append(segment)
             view.advance(segment.end)
             _report_notes(stream, view, outcome)
-            for writer, sink in outputs:
-                sink.write(writer.segment(segment))
+            _write_segment(outputs, segment)
         _report_notes(stream, view, outcome)
         transcript = Transcript(stream.info, tuple(segments))
-        for writer, sink in outputs:
-            sink.write(writer.finish(transcript))
-        for _, sink in outputs:
-            sink.commit()
+        _write_finish(outputs, transcript)
         return transcript
     except BaseException:
-        for _, sink in outputs:
-            sink.abort()
+        _abort(outputs)
         raise
+
+
+def write_transcript(transcript: Transcript, outputs: list[tuple[Writer, Sink]]) -> None:
+    """Write a whole transcript into `outputs` and commit them; on any failure none of them appears."""
+    try:
+        _write_start(outputs, transcript.info)
+        for segment in transcript.segments:
+            _write_segment(outputs, segment)
+        _write_finish(outputs, transcript)
+    except BaseException:
+        _abort(outputs)
+        raise
+
+
+def _write_start(outputs: list[tuple[Writer, Sink]], info) -> None:
+    for writer, sink in outputs:
+        sink.write(writer.start(info))
+
+
+def _write_segment(outputs: list[tuple[Writer, Sink]], segment) -> None:
+    for writer, sink in outputs:
+        sink.write(writer.segment(segment))
+
+
+def _write_finish(outputs: list[tuple[Writer, Sink]], transcript: Transcript) -> None:
+    """Each writer's ending, then every output renamed into place."""
+    for writer, sink in outputs:
+        sink.write(writer.finish(transcript))
+    for _, sink in outputs:
+        sink.commit()
+
+
+def _abort(outputs: list[tuple[Writer, Sink]]) -> None:
+    for _, sink in outputs:
+        sink.abort()
 
 
 def _report_notes(stream, view, outcome: Outcome) -> None:
     """The engine never prints: what it noticed while decoding is told here, as it happens."""
     take_notes = getattr(stream, "take_notes", None)
     for note in take_notes() if take_notes else ():
-        outcome.notes.append(note)
-        view.note(outcome, note)
+        _note(outcome, note, view)
+
+
+def _note(outcome: Outcome, note: str, view) -> None:
+    outcome.notes.append(note)
+    view.note(outcome, note)
 
 
 def _open_outputs(job: Job, config: RunConfig) -> list[tuple[Writer, Sink]]:
