@@ -56,31 +56,3 @@ def _isatty(stream: TextIO) -> bool:
     except (AttributeError, ValueError):
         return False
 
-
-class FileProgress:
-    """A Rich bar over one file's audio seconds; does nothing unless a person is watching."""
-
-    def __init__(self, reporter: Reporter, label: str, duration: float):
-        self._progress = None
-        if not reporter.chatty:
-            return
-        from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
-
-        self._progress = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            TextColumn("{task.completed:.0f}/{task.total:.0f} s"),
-            TimeRemainingColumn(),
-            console=reporter.rich_console(),
-            transient=True,
-        )
-        self._task = self._progress.add_task(label, total=max(duration, 0.001))
-        self._progress.start()
-
-    def advance_to(self, seconds: float) -> None:
-        if self._progress is not None:
-            self._progress.update(self._task, completed=seconds)
-
-    def close(self) -> None:
-        if self._progress is not None:
-            self._progress.stop()
