@@ -35,6 +35,8 @@ import threading
 import time
 from pathlib import Path
 
+from bench_batch import sentence_text  # the same seeded sentence generator as the batch benchmark
+
 ROOT = Path(__file__).resolve().parent.parent
 WORK = ROOT / "benchmarks" / "work" / "long"
 RESULTS = ROOT / "benchmarks" / "results" / "long_memory.json"
@@ -44,10 +46,6 @@ BLOCK_WORDS = 1600  # about 10 minutes of espeak-ng speech at 150 words per minu
 VOICES = ("en-us", "en-gb", "en-us+f3", "en-gb-x-rp", "en-us+m3", "en-029")
 RSS_POLL_S = 0.25
 
-_SUBJECTS = "the committee, our neighbour, the old engineer, a small boat, the city council, my sister, the new teacher, a tired farmer, the orchestra, the weather service".split(", ")
-_VERBS = "reported, repaired, painted, carried, described, measured, ignored, celebrated, postponed, recorded".split(", ")
-_OBJECTS = "the broken bridge, a long letter, the quarterly budget, three wooden chairs, the harvest festival, a quiet garden, the train timetable, seven paper lanterns, the northern road, an unusual storm".split(", ")
-_TAILS = "before the meeting, after lunch on Tuesday, in the early morning, despite the heavy rain, near the river, without any warning, during the long winter, at the end of the season, with great care, for the second time".split(", ")
 
 # Decodes a file with whisper-cli's loader in a fresh process and prints its peak RSS in KiB.
 _AUDIO_ONLY = """
@@ -74,16 +72,6 @@ print(before, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, round(time.per
 """
 
 
-def sentences(seed: int, words: int) -> str:
-    rng = random.Random(seed)
-    out, count = [], 0
-    while count < words:
-        sentence = f"{rng.choice(_SUBJECTS)} {rng.choice(_VERBS)} {rng.choice(_OBJECTS)} {rng.choice(_TAILS)}."
-        out.append(sentence[0].upper() + sentence[1:])
-        count += len(sentence.split())
-    return " ".join(out)
-
-
 def make_recordings(minutes: list[int]) -> dict[int, Path]:
     """<work>/long_<N>min.flac for each N, all prefixes of one recording of max(minutes) minutes."""
     WORK.mkdir(parents=True, exist_ok=True)
@@ -95,7 +83,7 @@ def make_recordings(minutes: list[int]) -> dict[int, Path]:
             blocks, seconds, index = [], 0.0, 0
             while seconds < longest * 60:
                 text = Path(tmp) / f"block{index}.txt"
-                text.write_text(sentences(seed=index, words=BLOCK_WORDS))
+                text.write_text(sentence_text(random.Random(index), BLOCK_WORDS))
                 wav = Path(tmp) / f"block{index}.wav"
                 voice = VOICES[index % len(VOICES)]
                 subprocess.run(["espeak-ng", "-v", voice, "-s", "150", "-f", str(text), "-w", str(wav)], check=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import os
 from dataclasses import dataclass, field
-from typing import Callable, Iterator, Optional, Union
+from typing import Iterator, Optional, Union
 
 import numpy as np
 
@@ -205,5 +205,3 @@ def _convert_segments(raw_segments) -> Iterator[Segment]:
             temperature=raw.temperature,
         )
 
-
-TranscribeCallable = Callable[..., TranscriptStream]
