@@ -167,6 +167,32 @@ def test_closed_stdout_pipe_exits_quietly(tmp_path):
     assert "Traceback" not in stderr and "BrokenPipe" not in stderr
 
 
+@pytest.mark.parametrize(
+    "arguments, names",
+    [
+        (["--beam-size", "x"], "--beam-size"),
+        (["--beam-size", "0"], "--beam-size"),
+        (["--device", "gpu"], "--device"),
+        (["--no-such-flag"], "--no-such-flag"),
+        (["--format", "docx"], "--format"),
+    ],
+    ids=["not a number", "below the minimum", "not a choice", "unknown flag", "unknown format"],
+)
+def test_bad_command_line_exits_2_naming_the_flag_without_traceback(run_cli, arguments, names):
+    # Typer 0.29 raises its own vendored click's exceptions; they must still map to exit 2.
+    result = run_cli(HELLO, *arguments, expect=2)
+    assert names in result.stderr
+    assert "Traceback" not in result.stderr and result.stdout == ""
+
+
+def test_help_groups_options_under_their_panels_and_lists_exit_codes(run_cli):
+    help_text = run_cli("--help").stdout
+    sections = [line for line in help_text.splitlines() if line.endswith(":") and not line.startswith(" ")]
+    assert sections[:3] == ["Arguments:", "Model and device:", "Output:"]
+    assert "Options:" in sections  # --help and --version, last
+    assert "--model NAME" in help_text and "130  interrupted" in help_text
+
+
 def test_help_imports_no_heavy_module():
     probe = (
         "import sys; sys.argv = ['transcribe', '--help']\n"

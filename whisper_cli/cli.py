@@ -1,7 +1,5 @@
 """The Typer app: typed parameters -> RunConfig -> batch.run, and the one error -> exit-code mapping."""
 
-from __future__ import annotations
-
 import os
 import signal
 import sys
@@ -14,6 +12,7 @@ import typer
 from . import __version__
 from .console import Reporter
 from .device import COMPUTE_TYPES
+from .help_format import GroupedHelpCommand
 from .errors import EXIT_CODE_MEANINGS, ExitCode, StdoutClosed, UsageError, WhisperCliError
 from .models import BUNDLED_MODELS, MODEL_REPOS
 from .options import check_usage, decode_options, parse_threshold, subtitle_layout
@@ -48,10 +47,11 @@ class Task(str, Enum):
 
 
 def _exit_codes_help() -> str:
-    return "\n\n".join(f"{int(code):>3}  {meaning}" for code, meaning in EXIT_CODE_MEANINGS.items())
+    # "\b" keeps click from re-wrapping the table into one paragraph.
+    return "\b\n" + "\n".join(f"{int(code):>3}  {meaning}" for code, meaning in EXIT_CODE_MEANINGS.items())
 
 
-EPILOG = "[bold]Exit codes[/bold]\n\n" + _exit_codes_help() + "\n\n[bold]Batch[/bold]\n\n" + inputs_help() + "\n\n" + resume_help()
+EPILOG = "Exit codes:\n\n" + _exit_codes_help() + "\n\nInputs and resuming:\n\n" + inputs_help() + "\n\n" + resume_help()
 
 
 def parse_formats(values: list[str]) -> tuple[OutputFormat, ...]:
@@ -77,6 +77,7 @@ def transcribe(
     inputs: Annotated[
         Optional[list[str]],
         typer.Argument(
+            metavar="INPUT",
             help="Audio or video files, folders (searched for media files), or quoted patterns ('calls/**/*.m4a'); - reads stdin.",
             show_default=False,
         ),
@@ -85,6 +86,7 @@ def transcribe(
         str,
         typer.Option(
             "--model", "-m",
+            metavar="NAME",
             help=f"Size name ({', '.join(MODEL_REPOS)}), a local CTranslate2 model folder, or a hub repo id. "
             f"Bundled, so offline: {', '.join(BUNDLED_MODELS)}.",
             rich_help_panel=MODEL_PANEL,
@@ -93,9 +95,9 @@ def transcribe(
     device: Annotated[Device, typer.Option(help="Where to run; auto probes for a usable GPU.", rich_help_panel=MODEL_PANEL)] = Device.auto,
     compute_type: Annotated[
         ComputeType,
-        typer.Option(help="CTranslate2 compute type; auto = float16 on GPU, int8 on CPU.", rich_help_panel=MODEL_PANEL),
+        typer.Option(metavar="TYPE", help="CTranslate2 compute type; auto = float16 on GPU, int8 on CPU.", rich_help_panel=MODEL_PANEL),
     ] = "auto",
-    cpu_threads: Annotated[int, typer.Option(min=0, help="CPU threads; 0 = every usable core.", rich_help_panel=MODEL_PANEL)] = 0,
+    cpu_threads: Annotated[int, typer.Option(metavar="N", min=0, help="CPU threads; 0 = every usable core.", rich_help_panel=MODEL_PANEL)] = 0,
     offline: Annotated[
         bool,
         typer.Option("--offline", help="Never touch the network (also HF_HUB_OFFLINE=1).", rich_help_panel=MODEL_PANEL),
@@ -104,6 +106,7 @@ def transcribe(
         list[str],
         typer.Option(
             "--format", "-f",
+            metavar="FORMATS",
             help="txt, srt, vtt, tsv, json, jsonl or all; several with commas (needs --output-dir).",
             rich_help_panel=OUTPUT_PANEL,
         ),
@@ -112,6 +115,7 @@ def transcribe(
         Optional[Path],
         typer.Option(
             "--output-dir", "-o",
+            metavar="DIR",
             help="Write <name>.<format> files here, mirroring the input folders. Without it one file streams to stdout, "
             "and several are written next to each input.",
             rich_help_panel=OUTPUT_PANEL,
@@ -147,6 +151,7 @@ def transcribe(
     prefetch: Annotated[
         int,
         typer.Option(
+            metavar="N",
             min=0, max=2, help="Files decoded in the background ahead of the one being transcribed; 0 turns it off.",
             rich_help_panel=BATCH_PANEL,
         ),
@@ -166,6 +171,7 @@ def transcribe(
         Optional[str],
         typer.Option(
             "--language", "-l", help="Spoken language: a code (de) or an English name (German); default detects it.",
+            metavar="LANG",
             rich_help_panel=LANGUAGE_PANEL,
         ),
     ] = None,
@@ -183,25 +189,25 @@ def transcribe(
     language_detection_threshold: Annotated[
         float,
         typer.Option(
-            "--language-threshold", min=0.0, max=1.0, help="How sure of its language a window must be to end the detection.",
+            "--language-threshold", metavar="PROB", min=0.0, max=1.0, help="How sure of its language a window must be to end the detection.",
             rich_help_panel=LANGUAGE_PANEL,
         ),
     ] = 0.5,
-    beam_size: Annotated[int, typer.Option(min=1, help="Beam width at temperature 0.", rich_help_panel=DECODE_PANEL)] = 5,
-    best_of: Annotated[int, typer.Option(min=1, help="Candidates sampled at a temperature above 0.", rich_help_panel=DECODE_PANEL)] = 5,
-    patience: Annotated[float, typer.Option(min=0.0, help="Beam search patience factor.", rich_help_panel=DECODE_PANEL)] = 1.0,
-    length_penalty: Annotated[float, typer.Option(help="Exponential length penalty of beam search.", rich_help_panel=DECODE_PANEL)] = 1.0,
+    beam_size: Annotated[int, typer.Option(metavar="N", min=1, help="Beam width at temperature 0.", rich_help_panel=DECODE_PANEL)] = 5,
+    best_of: Annotated[int, typer.Option(metavar="N", min=1, help="Candidates sampled at a temperature above 0.", rich_help_panel=DECODE_PANEL)] = 5,
+    patience: Annotated[float, typer.Option(metavar="FACTOR", min=0.0, help="Beam search patience factor.", rich_help_panel=DECODE_PANEL)] = 1.0,
+    length_penalty: Annotated[float, typer.Option(metavar="FACTOR", help="Exponential length penalty of beam search.", rich_help_panel=DECODE_PANEL)] = 1.0,
     repetition_penalty: Annotated[
-        float, typer.Option(min=0.0, help="Above 1 penalises tokens already generated.", rich_help_panel=DECODE_PANEL)
+        float, typer.Option(metavar="FACTOR", min=0.0, help="Above 1 penalises tokens already generated.", rich_help_panel=DECODE_PANEL)
     ] = 1.0,
     no_repeat_ngram_size: Annotated[
         int, typer.Option(min=0, metavar="N", help="Never repeat a sequence of N tokens; 0 = off.", rich_help_panel=DECODE_PANEL)
     ] = 0,
     initial_prompt: Annotated[
-        Optional[str], typer.Option(help="Text that primes the first window: names, spelling, punctuation style.", rich_help_panel=DECODE_PANEL)
+        Optional[str], typer.Option(metavar="TEXT", help="Text that primes the first window: names, spelling, punctuation style.", rich_help_panel=DECODE_PANEL)
     ] = None,
-    prefix: Annotated[Optional[str], typer.Option(help="Text the transcript starts with.", rich_help_panel=DECODE_PANEL)] = None,
-    hotwords: Annotated[Optional[str], typer.Option(help="Words or phrases to favour: names, jargon.", rich_help_panel=DECODE_PANEL)] = None,
+    prefix: Annotated[Optional[str], typer.Option(metavar="TEXT", help="Text the transcript starts with.", rich_help_panel=DECODE_PANEL)] = None,
+    hotwords: Annotated[Optional[str], typer.Option(metavar="TEXT", help="Words or phrases to favour: names, jargon.", rich_help_panel=DECODE_PANEL)] = None,
     suppress_tokens: Annotated[
         str,
         typer.Option(
@@ -282,20 +288,20 @@ def transcribe(
         typer.Option("--vad/--no-vad", help="Skip non-speech with Silero VAD. Default: on with --batch-size, else off.", rich_help_panel=VAD_PANEL),
     ] = None,
     vad_threshold: Annotated[
-        float, typer.Option("--vad-threshold", min=0.0, max=1.0, help="Speech probability above which VAD hears speech.", rich_help_panel=VAD_PANEL)
+        float, typer.Option("--vad-threshold", metavar="PROB", min=0.0, max=1.0, help="Speech probability above which VAD hears speech.", rich_help_panel=VAD_PANEL)
     ] = 0.5,
     vad_min_speech_duration_ms: Annotated[
-        int, typer.Option("--min-speech-ms", min=0, help="Drop speech chunks shorter than this (ms).", rich_help_panel=VAD_PANEL)
+        int, typer.Option("--min-speech-ms", metavar="MS", min=0, help="Drop speech chunks shorter than this (ms).", rich_help_panel=VAD_PANEL)
     ] = 0,
     vad_min_silence_duration_ms: Annotated[
-        int, typer.Option("--min-silence-ms", min=0, help="Silence that ends a speech chunk (ms).", rich_help_panel=VAD_PANEL)
+        int, typer.Option("--min-silence-ms", metavar="MS", min=0, help="Silence that ends a speech chunk (ms).", rich_help_panel=VAD_PANEL)
     ] = 2000,
     vad_speech_pad_ms: Annotated[
-        int, typer.Option("--speech-pad-ms", min=0, help="Audio kept on each side of speech (ms).", rich_help_panel=VAD_PANEL)
+        int, typer.Option("--speech-pad-ms", metavar="MS", min=0, help="Audio kept on each side of speech (ms).", rich_help_panel=VAD_PANEL)
     ] = 400,
     vad_max_speech_duration_s: Annotated[
         float,
-        typer.Option("--max-speech-s", min=0.0, help="Split speech chunks longer than this (s).", rich_help_panel=VAD_PANEL),
+        typer.Option("--max-speech-s", metavar="SECONDS", min=0.0, help="Split speech chunks longer than this (s).", rich_help_panel=VAD_PANEL),
     ] = float("inf"),
     batch_size: Annotated[
         int,
@@ -363,15 +369,15 @@ def _print_version(value: bool) -> None:
 
 
 def _single_command_app() -> typer.Typer:
-    app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, rich_markup_mode="rich")
-    app.command(epilog=EPILOG)(transcribe)
+    app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, rich_markup_mode=None)
+    app.command(cls=GroupedHelpCommand, epilog=EPILOG)(transcribe)
     return app
 
 
 def _multi_command_app() -> typer.Typer:
-    app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, rich_markup_mode="rich", no_args_is_help=True)
-    app.command("transcribe", epilog=EPILOG)(transcribe)
-    app.command("probe")(probe_command)
+    app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, rich_markup_mode=None, no_args_is_help=True)
+    app.command("transcribe", cls=GroupedHelpCommand, epilog=EPILOG)(transcribe)
+    app.command("probe", cls=GroupedHelpCommand)(probe_command)
     return app
 
 
@@ -387,7 +393,8 @@ def whisper_cli_main() -> None:
 
 def _run(app: typer.Typer) -> None:
     """The one place where failures become exit codes."""
-    import click
+    # click's exceptions from wherever this Typer takes click: typer 0.29 vendors its own copy.
+    click_exceptions = sys.modules[typer.BadParameter.__module__]
 
     signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
     reporter = Reporter()
@@ -395,15 +402,15 @@ def _run(app: typer.Typer) -> None:
         # Without standalone mode, click returns typer.Exit's code instead of raising it.
         returned = app(standalone_mode=False)
         code = returned if isinstance(returned, int) else ExitCode.OK
-    except click.ClickException as error:
+    except click_exceptions.ClickException as error:
         error.show()
-        code = ExitCode.USAGE if isinstance(error, click.UsageError) else ExitCode.FAILED
+        code = ExitCode.USAGE if isinstance(error, click_exceptions.UsageError) else ExitCode.FAILED
     except StdoutClosed:
         code = _quiet_broken_pipe()
     except WhisperCliError as error:
         reporter.error(str(error))
         code = error.exit_code
-    except (KeyboardInterrupt, click.exceptions.Abort):
+    except (KeyboardInterrupt, click_exceptions.Abort):
         reporter.error("interrupted")
         code = ExitCode.INTERRUPTED
     try:
