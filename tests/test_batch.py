@@ -15,6 +15,7 @@ from pathlib import Path, PurePath
 
 import pytest
 
+from batch_checks import assert_complete, events, output_files, relative_sources, sources, temp_files
 from conftest import REPO, SAMPLES, TEST_MODEL
 from whisper_cli.inputs import Input, Problem, discover, output_bases
 from whisper_cli.output import TEMP_SUFFIX
@@ -88,44 +89,6 @@ GOOD = ["field/boat.m4a", "field/deep/er/train.wav", "field/x.mp3", "forecast.og
 BAD = {"broken/corrupt.mp3": "not a recognised audio or video file", "broken/empty.wav": "empty file (0 bytes)"}
 # Sorted folder by folder: what a folder argument is processed in.
 TREE_ORDER = ["broken/corrupt.mp3", "broken/empty.wav", *GOOD[:3], "forecast.ogg", "hello.flac", "talks/jfk.flac", "talks/x.mp3"]
-
-
-# --- helpers -----------------------------------------------------------------------------------
-
-
-def events(stderr: str) -> list[dict]:
-    return [json.loads(line) for line in stderr.splitlines() if line.startswith("{")]
-
-
-def sources(stderr: str, kind: str) -> list[str]:
-    return [event["source"] for event in events(stderr) if event["event"] == kind]
-
-
-def relative_sources(stderr: str, kind: str, root: Path) -> list[str]:
-    return [Path(source).relative_to(root).as_posix() for source in sources(stderr, kind)]
-
-
-def output_files(out: Path) -> list[str]:
-    return sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file() and ".whisper-cli" not in p.parts)
-
-
-def temp_files(root: Path) -> list[Path]:
-    return sorted(root.rglob(f"*{TEMP_SUFFIX}"))
-
-
-def assert_complete(out: Path) -> None:
-    """Every output parses whole: srt cues end cleanly, json documents close."""
-    import srt as srt_parser
-
-    for path in out.rglob("*.srt"):
-        cues = list(srt_parser.parse(path.read_text()))
-        assert cues and all(cue.content.strip() for cue in cues), path
-    for path in out.rglob("*.json"):
-        if ".whisper-cli" not in path.parts:
-            document = json.loads(path.read_text())
-            assert document["segments"] and document["text"], path
-    for path in out.rglob("*.txt"):
-        assert path.read_text().endswith("\n"), path
 
 
 # --- a whole folder ----------------------------------------------------------------------------

@@ -31,6 +31,8 @@ LAYOUT_PANEL = "Subtitle layout (srt, vtt)"
 VAD_PANEL = "VAD, batching and stereo"
 BATCH_PANEL = "Batch"
 
+STOP_SIGNALS = {signal.SIGINT: (ExitCode.INTERRUPTED, "interrupted"), signal.SIGTERM: (ExitCode.TERMINATED, "terminated")}
+
 
 class Device(str, Enum):
     auto = "auto"
@@ -395,8 +397,15 @@ def _run(app: typer.Typer) -> None:
     """The one place where failures become exit codes."""
     # click's exceptions from wherever this Typer takes click: typer 0.29 vendors its own copy.
     click_exceptions = sys.modules[typer.BadParameter.__module__]
+    received: list[int] = []  # the stop signal that arrived, if one did
 
-    signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+    def stop(signum, frame):
+        received.append(signum)
+        raise KeyboardInterrupt  # so every clean-up path of Ctrl-C runs, for SIGTERM too
+
+    for signum in STOP_SIGNALS:
+        if signal.getsignal(signum) is not signal.SIG_IGN:  # ignored by the parent (nohup, `&` in a script): keep it so
+            signal.signal(signum, stop)
     reporter = Reporter()
     try:
         # Without standalone mode, click returns typer.Exit's code instead of raising it.
@@ -411,17 +420,17 @@ def _run(app: typer.Typer) -> None:
         reporter.error(str(error))
         code = error.exit_code
     except (KeyboardInterrupt, click_exceptions.Abort):
-        reporter.error("interrupted")
-        code = ExitCode.INTERRUPTED
+        received.append(signal.SIGINT)
+    # Typer versions differ in what a KeyboardInterrupt becomes (an Abort, or a silent exit 130), so the
+    # signal that arrived decides the code and the message.
+    if received:
+        code, message = STOP_SIGNALS[received[0]]
+        reporter.error(message)
     try:
         sys.stdout.flush()
     except BrokenPipeError:
         code = _quiet_broken_pipe()
     sys.exit(int(code))
-
-
-def _raise_keyboard_interrupt(signum, frame):
-    raise KeyboardInterrupt
 
 
 def _quiet_broken_pipe() -> ExitCode:

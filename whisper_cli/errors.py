@@ -15,8 +15,9 @@ class ExitCode(IntEnum):
     MODEL = 3  # the model could not be found, downloaded, verified or loaded
     OUTPUT = 4  # an output could not be written (disk full, read-only folder)
     DEVICE = 5  # the requested device (e.g. --device cuda) cannot be used
-    INTERRUPTED = 130  # Ctrl-C or SIGTERM
+    INTERRUPTED = 130  # Ctrl-C (SIGINT)
     BROKEN_PIPE = 141  # the reader of stdout went away (as if killed by SIGPIPE)
+    TERMINATED = 143  # SIGTERM (a service manager, timeout, kill)
 
 
 EXIT_CODE_MEANINGS = {
@@ -26,8 +27,9 @@ EXIT_CODE_MEANINGS = {
     ExitCode.MODEL: "the model could not be found, downloaded, verified or loaded",
     ExitCode.OUTPUT: "an output file could not be written",
     ExitCode.DEVICE: "the requested device cannot be used",
-    ExitCode.INTERRUPTED: "interrupted (Ctrl-C or SIGTERM); finished outputs are kept",
+    ExitCode.INTERRUPTED: "interrupted (Ctrl-C); finished outputs are kept",
     ExitCode.BROKEN_PIPE: "stdout was closed by its reader (for example `| head`)",
+    ExitCode.TERMINATED: "terminated (SIGTERM); finished outputs are kept",
 }
 
 
@@ -77,3 +79,4 @@ class StdoutClosed(WhisperCliError):
 
     def __init__(self):
         super().__init__("<stdout>", "closed by its reader")
+
