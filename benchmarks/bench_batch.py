@@ -12,7 +12,8 @@ in this one invocation, with:
 all with the same local model directory (the bundled base model unless --model-dir), int8 on the CPU, beam 5,
 the same language and the same thread count. Each run gets a fresh output folder, so nothing is skipped.
 Reported: files/s, audio seconds/s, wall time and peak RSS (the kernel's ru_maxrss of that child, via os.wait4),
-and how many outputs each wrote.
+how many outputs each wrote, and the word error rate over all clips against the text espeak-ng spoke (both sides
+through benchmarks/normalize.py).
 
     .venv/bin/python benchmarks/bench_batch.py                 # 40 clips, each tool once
     .venv/bin/python benchmarks/bench_batch.py --clips 8       # a quick check that it all runs
@@ -66,16 +67,19 @@ def sentence_text(rng: random.Random, words: int) -> str:
     return " ".join(out)
 
 
-def make_clips(count: int, seed: int) -> tuple[Path, dict[str, float]]:
-    """<work>/clips-<count>-<seed>/clipNN.<ext>, made once; returns the folder and each clip's duration (s)."""
+def make_clips(count: int, seed: int) -> tuple[Path, dict[str, float], dict[str, str]]:
+    """<work>/clips-<count>-<seed>/clipNN.<ext>, made once; returns the folder, each clip's duration (s) and the
+    text it speaks."""
     folder = WORK / f"clips-{count}-{seed}"
-    index_path = folder / "durations.json"
+    index_path = folder / "clips.json"
     if index_path.exists():
-        return folder, json.loads(index_path.read_text())
+        index = json.loads(index_path.read_text())
+        return folder, index["durations"], index["texts"]
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
     rng = random.Random(seed)
     durations: dict[str, float] = {}
+    texts: dict[str, str] = {}
     with tempfile.TemporaryDirectory(dir=WORK) as tmp:
         for number in range(count):
             target_s = rng.uniform(MIN_CLIP_S + 0.5, MAX_CLIP_S - 2.5)
@@ -91,8 +95,9 @@ def make_clips(count: int, seed: int) -> tuple[Path, dict[str, float]]:
                 check=True, capture_output=True,
             )
             durations[clip.name] = probe_duration(clip)
-    index_path.write_text(json.dumps(durations, indent=1))
-    return folder, durations
+            texts[clip.name] = text
+    index_path.write_text(json.dumps({"durations": durations, "texts": texts}, indent=1))
+    return folder, durations, texts
 
 
 def probe_duration(path: Path) -> float:
@@ -172,18 +177,32 @@ def run_tool(tool: str, clips: list[Path], folder: Path, model_dir: Path, args, 
     return best
 
 
+def word_error_rate(references: dict[str, str], texts: dict[str, str]) -> float:
+    """Corpus WER over every clip (a clip without output counts as all words deleted), both sides normalised."""
+    import jiwer
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from normalize import normalize
+
+    names = sorted(references)
+    return jiwer.wer(
+        [normalize(references[name]) for name in names],
+        [normalize(texts.get(Path(name).stem, "")) for name in names],
+    )
+
+
 # --- report --------------------------------------------------------------------------------------
 
 
 def table(rows: list[dict]) -> str:
     lines = [
-        "| tool | files | files/s | audio s/s | wall s | peak RSS MiB | outputs | same text as whisper-cli |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| tool | files | files/s | audio s/s | wall s | peak RSS MiB | outputs | WER % | same text as whisper-cli |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for row in rows:
         lines.append(
             f"| {row['tool']} | {row['files']} | {row['files_per_s']:.2f} | {row['audio_s_per_s']:.1f} | "
-            f"{row['wall_s']:.1f} | {row['peak_rss_mib']:.0f} | {row['outputs']} | {row['same_text']} |"
+            f"{row['wall_s']:.1f} | {row['peak_rss_mib']:.0f} | {row['outputs']} | {row['wer_pct']:.2f} | {row['same_text']} |"
         )
     return "\n".join(lines)
 
@@ -203,7 +222,7 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    folder, durations = make_clips(args.clips, args.seed)
+    folder, durations, references = make_clips(args.clips, args.seed)
     clips = sorted(folder / name for name in durations)
     audio_s = sum(durations.values())
     if args.model_dir is None:
@@ -229,6 +248,7 @@ def main() -> None:
             "files_per_s": len(clips) / result["wall_s"],
             "audio_s_per_s": audio_s / result["wall_s"],
             "same_text": "-" if same is None else f"{same}/{len(clips)}",
+            "wer_pct": 100 * word_error_rate(references, texts),
             **result,
         })
 

@@ -350,6 +350,42 @@ def test_sigkill_mid_batch_leaves_only_whole_outputs_and_rerun_clears_temp_files
     _finish_the_rest(run_cli, four_files, out, finished)  # also asserts the leftovers are gone
 
 
+# --- two runs into one output folder (real processes) ------------------------------------------
+
+
+@pytest.fixture
+def six_clips(tmp_path, clips) -> Path:
+    folder = tmp_path / "six"
+    for index, name in enumerate(["hello.flac", "forecast.ogg", "jfk.flac", "hotwords.mp3", "apples.mp3", "boat.m4a"]):
+        (folder / f"d{index % 3}").mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(clips[name], folder / f"d{index % 3}" / name)
+    return folder
+
+
+@pytest.mark.parametrize("pack", [True, False], ids=["packed", "one by one"])
+def test_two_runs_into_one_output_folder_transcribe_each_input_once_and_write_it_whole(pack, six_clips, tmp_path, run_cli):
+    out = tmp_path / "out"
+    command = [
+        sys.executable, "-m", "whisper_cli", str(six_clips), "-o", str(out), "-f", "srt,json,txt", *MODEL,
+        "--log-format", "jsonl", *([] if pack else ["--no-pack"]),
+    ]
+    runs = [subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    stderrs = [run.communicate(timeout=300)[1] for run in runs]
+    assert [run.returncode for run in runs] == [0, 0], stderrs
+    done = [sources(stderr, "done") for stderr in stderrs]
+    skipped = [sources(stderr, "skipped") for stderr in stderrs]
+    everything = {str(path) for path in six_clips.rglob("*.*")}
+    assert sorted(done[0] + done[1]) == sorted(everything), "each input transcribed exactly once by the two runs"
+    assert set(skipped[0]) == set(done[1]) and set(skipped[1]) == set(done[0])
+    assert output_files(out) == sorted(
+        f"{Path(source).relative_to(six_clips).with_suffix('').as_posix()}.{ext}" for source in everything for ext in ("json", "srt", "txt")
+    )
+    assert_complete(out)
+    assert not temp_files(out) and not list(out.rglob("*.lock"))
+    rerun = run_cli(six_clips, "-o", out, "-f", "srt,json,txt", *MODEL, "--log-format", "jsonl", *([] if pack else ["--no-pack"]))
+    assert set(sources(rerun.stderr, "skipped")) == everything
+
+
 # --- discovery, order and output names (no model) --------------------------------------------------
 
 

@@ -100,12 +100,10 @@ def test_signal_at_a_seeded_point_keeps_only_whole_outputs_and_a_rerun_finishes_
     _, stderr = process.communicate(timeout=120)
     context = f"seed {seed}: {sent.name} after {delay_s:.2f} s of {full_wall_s:.2f} s, pack={pack}\n{stderr}"
 
-    # Finished before the signal (0), or stopped by it. A SIGTERM before the CLI installed its handler
-    # ends the process by the signal itself (-15), before anything was written.
+    # Finished before the signal (0), or stopped by it. A SIGTERM before the CLI installs its handler, or
+    # after the interpreter has begun to shut down (the work done), ends the process by the signal itself.
     assert process.returncode in (0, EXIT_CODES[sent], -sent), context
     assert "Traceback" not in stderr and "Exception ignored" not in stderr, context
-    if process.returncode == -sent:
-        assert not out.exists(), context
     if out.exists():
         assert_complete(out)
         assert not temp_files(out), context

@@ -3,7 +3,8 @@
 run() plans first (find the files, name their outputs, remove temp files of killed runs, skip what a
 record says is done), then loads the model once, if anything is left to do, and transcribes the rest in
 order while the next file is decoded in the background. Every output appears whole or not at all, and a
-file's record is written only after all of its outputs are in place.
+file's record is written only after all of its outputs are in place. Each input is claimed before it is
+transcribed, so runs sharing an output folder split the work (claims.py).
 """
 
 from __future__ import annotations
@@ -18,13 +19,13 @@ from typing import Any, Callable, Optional
 
 import numpy as np
 
-from . import manifest
+from . import claims, manifest
 from .audio import SAMPLE_RATE, STDIN_NAME, load_audio
 from .console import Reporter
 from .errors import ExitCode, InputError, UsageError
 from .inputs import Input, discover, is_single_file, output_bases, read_list
 from .options import DecodeOptions
-from .output import AtomicFileSink, Sink, StreamSink, remove_stale_temp_files
+from .output import AtomicFileSink, Sink, StreamSink, remove_own_temp_files, remove_stale_temp_files
 from .packing import MAX_PACKED_CLIP_S, packable, transcribe_packed
 from .prefetch import Loaded, Prefetcher
 from .progress import LogFormat, make_view
@@ -129,6 +130,7 @@ class Job:
     base: Optional[Path] = None  # outputs' path less the extension; where the record is kept
     stamp: Optional[manifest.SourceStamp] = None
     problem: Optional[str] = None  # why an argument named no file
+    claim: claims.Claim = claims.UNCLAIMED  # held while this run transcribes the input (claims.py)
 
     @property
     def resumable(self) -> bool:
@@ -156,11 +158,14 @@ def run(config: RunConfig, reporter: Reporter, load_model: Optional[Callable] = 
     view = make_view(reporter, config.log_format, batch=config.is_batch)
     result = RunResult()
     # Decoding starts now, on a background thread, and keeps `prefetch` files ahead of transcription.
-    prefetcher = Prefetcher(todo, partial(_decode, split_stereo=config.decode.split_stereo), depth=config.prefetch)
+    decode = partial(_decode, split_stereo=config.decode.split_stereo)
+    prefetcher = Prefetcher(todo, decode, depth=config.prefetch)
     current: Optional[Outcome] = None
     began = False
     model = _LazyModel(config, reporter, load_model, view)
     group = _PackGroup() if _packing(config, len(todo)) else None
+    key = settings_key(config)
+    deferred: list[tuple[int, Job]] = []  # inputs another run was transcribing when their turn came
     try:
         view.begin(len(jobs), sum(1 for job in jobs if job.outcome.status != Status.SKIPPED))
         began = True
@@ -171,11 +176,18 @@ def run(config: RunConfig, reporter: Reporter, load_model: Optional[Callable] = 
                 view.finished(outcome)
             elif outcome.status == Status.SKIPPED:
                 view.skipped(outcome)
+            elif not _claim(job, config, key, wait=False):
+                prefetcher.take(job)  # keeps the order; decoded again if it comes back to this run
+                if outcome.status == Status.SKIPPED:
+                    view.skipped(outcome)
+                else:
+                    deferred.append((index, job))
             else:
                 current = outcome
                 view.started(outcome, index, len(jobs))
                 if group is None:
                     _transcribe_job(model, job, prefetcher, config, view)
+                    job.claim.release()
                     view.finished(outcome)
                 else:
                     turn = time.monotonic()
@@ -187,12 +199,26 @@ def run(config: RunConfig, reporter: Reporter, load_model: Optional[Callable] = 
                             group.flush(model, config, view)
                     else:
                         _transcribe_job(model, job, prefetcher, config, view, loaded=loaded, turn=turn)
+                        job.claim.release()
                         view.finished(outcome)
                 current = None
         if group is not None:
-            group.flush(model, config, view)
+            group.flush(model, config, view)  # before waiting on other runs, which may wait on these claims
+        for index, job in deferred:
+            # Wait until the other run is done with it, then skip it, or do it if that run failed or died.
+            if not _claim(job, config, key, wait=True):
+                view.skipped(job.outcome)
+                continue
+            current = job.outcome
+            view.started(job.outcome, index, len(jobs))
+            _transcribe_job(model, job, Prefetcher([job], decode, depth=0), config, view)
+            job.claim.release()
+            view.finished(job.outcome)
+            current = None
     except KeyboardInterrupt:
         result.interrupted = True
+        for folder in _output_folders(jobs):
+            remove_own_temp_files(folder)
         waiting = group.interrupt() if group is not None else []
         if current is not None and current.status == Status.NOT_STARTED:  # not if it had just finished
             current.status = Status.INTERRUPTED
@@ -204,12 +230,30 @@ def run(config: RunConfig, reporter: Reporter, load_model: Optional[Callable] = 
         raise
     finally:
         prefetcher.close()
+        for job in jobs:
+            job.claim.release()
         result.outcomes = [job.outcome for job in jobs]
         result.wall_s = time.monotonic() - started
         if began:
             view.summary(result)
         view.close()
     return result
+
+
+def _claim(job: Job, config: RunConfig, key: dict[str, Any], *, wait: bool) -> bool:
+    """Claim the job's input for this run (claims.py). False if another run holds the claim (and `wait` is
+    False), or has finished the input since the plan was made: then the job is marked skipped."""
+    if not job.resumable:
+        return True
+    claim = claims.take(job.base, wait=wait)
+    if claim is None:
+        return False
+    if not config.overwrite and manifest.why_not_done(job.base, job.outputs, key, job.stamp) is None:
+        claim.release()
+        job.outcome.status, job.outcome.reason = Status.SKIPPED, "finished by another run"
+        return False
+    job.claim = claim
+    return True
 
 
 def _packing(config: RunConfig, todo: int) -> bool:
@@ -268,6 +312,7 @@ class _PackGroup:
         except InputError as error:
             for job, _, turn in waiting:
                 _fail(job.outcome, error)
+                job.claim.release()
                 job.outcome.wall_s = time.monotonic() - turn
                 view.finished(job.outcome)
             self._waiting, self._audio_s = [], 0.0
@@ -291,6 +336,7 @@ class _PackGroup:
                 _fail(outcome, error)
             else:
                 _done(outcome, clip.transcript)
+            job.claim.release()
             outcome.transcribe_s = share_s * max(len(loaded.audio), 1) + time.monotonic() - writing
             outcome.wall_s = time.monotonic() - turn
             view.finished(outcome)
@@ -376,11 +422,16 @@ def _remove_stale_temp_files(jobs: list[Job], reporter: Reporter) -> None:
     A killed file is not done, so it is in this run too, and its folder is searched; only those folders,
     not their sub-folders, so that `-o ~` or an input folder's whole tree is never walked.
     """
-    folders = {job.base.parent for job in jobs if job.base is not None}
-    folders |= {folder / manifest.RECORD_FOLDER for folder in folders}
-    removed = sum(remove_stale_temp_files(folder, recursive=False) for folder in folders if folder.is_dir())
+    removed = sum(remove_stale_temp_files(folder, recursive=False) for folder in _output_folders(jobs))
     if removed:
         reporter.info(f"removed {removed} temp file(s) left by an interrupted run")
+
+
+def _output_folders(jobs: list[Job]) -> list[Path]:
+    """The existing folders this run writes outputs and records to."""
+    folders = {job.base.parent for job in jobs if job.base is not None}
+    folders |= {folder / manifest.RECORD_FOLDER for folder in folders}
+    return [folder for folder in folders if folder.is_dir()]
 
 
 class _LazyModel:

@@ -6,7 +6,7 @@ import os
 import sys
 import tempfile
 from pathlib import Path
-from typing import Protocol, TextIO
+from typing import Optional, Protocol, TextIO
 
 from .errors import OutputError, StdoutClosed
 
@@ -109,12 +109,29 @@ def remove_stale_temp_files(directory: Path, recursive: bool = True) -> int:
     return removed
 
 
-def _writer_is_alive(temp: Path) -> bool:
+def remove_own_temp_files(directory: Path) -> None:
+    """Delete this process's temp files in `directory`: after Ctrl-C, for the rare signal that lands between
+    a temp file's creation and the code that would remove it (inside tempfile.mkstemp, say)."""
+    for temp in Path(directory).glob(f"*{TEMP_SUFFIX}"):
+        if _writer_pid(temp) == os.getpid():
+            try:
+                temp.unlink()
+            except OSError:
+                pass
+
+
+def _writer_pid(temp: Path) -> Optional[int]:
     # Name shape: .<output name>.<pid>.<random><TEMP_SUFFIX>
     parts = temp.name[: -len(TEMP_SUFFIX)].split(".")
     try:
-        pid = int(parts[-2])
+        return int(parts[-2])
     except (IndexError, ValueError):
+        return None
+
+
+def _writer_is_alive(temp: Path) -> bool:
+    pid = _writer_pid(temp)
+    if pid is None:
         return False
     if pid == os.getpid():
         return True
