@@ -7,6 +7,7 @@ in this one invocation, with:
   - whisper-cli                  `transcribe FOLDER -o OUT` (decodes the next file while one is transcribed)
   - whisper-cli --no-pack        each clip in its own 30 s window, to show what packing gains
   - whisper-cli --no-pack --prefetch 0   also with background decoding off, to show what prefetching gains
+  - whisper-cli --beam-size 1    its fastest setting: packed, greedy decoding (the WER column says what it costs)
   - whisper-ctranslate2          every file in one process, from its own virtualenv in benchmarks/work/
 
 all with the same local model directory (the bundled base model unless --model-dir), int8 on the CPU, beam 5,
@@ -153,11 +154,11 @@ def commands(tool: str, clips: list[Path], folder: Path, out: Path, model_dir: P
             "--beam_size", str(args.beam_size), "--best_of", str(args.beam_size), "--language", args.language,
             "--threads", str(args.threads), "--output_dir", str(out), "--output_format", "txt", "--verbose", "False",
         ]
-    variant = tool.split()[1:]  # e.g. ["--no-pack"] or ["--prefetch", "0"]
+    variant = tool.split()[1:]  # e.g. ["--no-pack"] or ["--beam-size", "1"]; last, so it wins over the shared settings
     return [
-        str(BIN / "transcribe"), str(folder), "-o", str(out), "-f", "txt", "-q", *variant,
+        str(BIN / "transcribe"), str(folder), "-o", str(out), "-f", "txt", "-q",
         "--model", str(model_dir), "--device", "cpu", "--compute-type", "int8",
-        "--beam-size", str(args.beam_size), "--language", args.language, "--cpu-threads", str(args.threads),
+        "--beam-size", str(args.beam_size), "--language", args.language, "--cpu-threads", str(args.threads), *variant,
     ]
 
 
@@ -217,7 +218,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)), help="CPU threads for both tools")
     parser.add_argument("--repeat", type=int, default=1, help="runs per tool; the fastest is reported")
     parser.add_argument(
-        "--tools", default="whisper-cli,whisper-cli --no-pack,whisper-cli --no-pack --prefetch 0,whisper-ctranslate2",
+        "--tools",
+        default="whisper-cli,whisper-cli --beam-size 1,whisper-cli --no-pack,whisper-cli --no-pack --prefetch 0,whisper-ctranslate2",
         help="comma-separated, from the default list",
     )
     args = parser.parse_args()

@@ -198,6 +198,13 @@ def test_each_clip_gets_its_own_record(tiny_packed, english_clips, tiny_whisper)
         assert segment.temperature == 0.0
 
 
+def test_windows_decoded_several_at_once_as_on_a_gpu_read_as_one_at_a_time(tiny_whisper, english_clips, tiny_packed):
+    together = transcribe_packed(tiny_whisper, english_clips, DecodeOptions(), batch_size=4)
+    for (name, _), result in zip(english_clips, together):
+        assert result.packed == tiny_packed[name].packed
+        assert words(result.transcript.text) == words(tiny_packed[name].transcript.text), name
+
+
 def test_word_timestamps_are_packed_and_fall_inside_their_segments(tiny_whisper, english_clips, tiny_alone):
     options = DecodeOptions(word_timestamps=True)
     clips = [clip for clip in english_clips if clip[0] in ("coffee", "window", "meeting", "hello")]
