@@ -12,8 +12,8 @@ import typer
 from . import __version__
 from .console import Reporter
 from .device import COMPUTE_TYPES
-from .help_format import GroupedHelpCommand
 from .errors import EXIT_CODE_MEANINGS, ExitCode, StdoutClosed, UsageError, WhisperCliError
+from .help_format import GroupedHelpCommand
 from .models import BUNDLED_MODELS, MODEL_REPOS
 from .options import check_usage, decode_options, parse_threshold, subtitle_layout
 from .inputs import help_text as inputs_help
