@@ -1,11 +1,12 @@
-"""SIGINT and SIGTERM at 20 seeded points of a real batch, each followed by a re-run that finishes it.
+"""SIGINT and SIGTERM at 20 seeded points of a real batch, SIGKILL at 8 more, each followed by a re-run that finishes it.
 
 Each kill point is a fraction of an uninterrupted run's wall time (start-up and model load included), so
 the signals land anywhere: while importing, loading the model, decoding, transcribing, writing outputs
 and records, or after the end. After each one the process exits 130 (SIGINT) or 143 (SIGTERM) without a
-traceback, every output in place parses whole, no temp file is left, and a re-run transcribes exactly the
-inputs not finished before (each input once in all) and ends with the same outputs as the run never
-stopped (packing groups differ after a stop, so packed runs are compared by file set and wholeness).
+traceback, every output in place parses whole, no temp file is left (after SIGKILL temp files may be left,
+and the re-run removes them), and a re-run transcribes exactly the inputs not finished before (each input
+once in all) and ends with the same outputs as the run never stopped (packing groups differ after a stop,
+so packed runs are compared by file set and wholeness).
 """
 
 from __future__ import annotations
@@ -25,10 +26,12 @@ from conftest import REPO, SAMPLES, TEST_MODEL
 from whisper_cli.errors import ExitCode
 from whisper_cli.launch import INTERRUPTED
 
-KILL_POINTS = 20
+STOP_POINTS = 20  # SIGINT or SIGTERM
+KILL_POINTS = 8  # SIGKILL
+POINTS = [(seed, "stop") for seed in range(STOP_POINTS)] + [(seed, "kill") for seed in range(STOP_POINTS, STOP_POINTS + KILL_POINTS)]
 # Greedy decoding: what is tested is stopping and resuming, and it halves each run's time.
 OPTIONS = ("-f", "srt,json,txt", "--model", TEST_MODEL, "--compute-type", "int8", "--beam-size", "1", "--log-format", "jsonl")
-EXIT_CODES = {signal.SIGINT: ExitCode.INTERRUPTED, signal.SIGTERM: ExitCode.TERMINATED}
+EXIT_CODES = {signal.SIGINT: ExitCode.INTERRUPTED, signal.SIGTERM: ExitCode.TERMINATED, signal.SIGKILL: -signal.SIGKILL}
 
 
 @pytest.fixture(scope="module")
@@ -83,12 +86,12 @@ def test_the_launcher_exit_code_is_the_documented_one():
     assert INTERRUPTED == ExitCode.INTERRUPTED
 
 
-@pytest.mark.parametrize("seed", range(KILL_POINTS))
+@pytest.mark.parametrize("seed, kind", POINTS, ids=[f"{kind}-{seed}" for seed, kind in POINTS])
 def test_signal_at_a_seeded_point_keeps_only_whole_outputs_and_a_rerun_finishes_each_input_once(
-    seed, batch, uninterrupted, run_cli, tmp_path
+    seed, kind, batch, uninterrupted, run_cli, tmp_path
 ):
     chance = random.Random(seed)
-    sent = chance.choice([signal.SIGINT, signal.SIGTERM])
+    sent = chance.choice([signal.SIGINT, signal.SIGTERM]) if kind == "stop" else signal.SIGKILL
     pack = chance.choice([True, False])
     full_wall_s, full_outputs = uninterrupted[pack]
     delay_s = chance.uniform(0.02, 1.05) * full_wall_s
@@ -106,7 +109,8 @@ def test_signal_at_a_seeded_point_keeps_only_whole_outputs_and_a_rerun_finishes_
     assert "Traceback" not in stderr and "Exception ignored" not in stderr, context
     if out.exists():
         assert_complete(out)
-        assert not temp_files(out), context
+        if sent != signal.SIGKILL:
+            assert not temp_files(out), context
     finished = set(sources(stderr, "done"))
 
     rerun = run_cli(batch, "-o", out, *OPTIONS, *([] if pack else ["--no-pack"]))
@@ -116,7 +120,7 @@ def test_signal_at_a_seeded_point_keeps_only_whole_outputs_and_a_rerun_finishes_
     assert [event for event in events(rerun.stderr) if event["event"] == "failed"] == []
     assert output_files(out) == sorted(full_outputs)
     assert_complete(out)
-    assert not temp_files(out)
+    assert not temp_files(out) and not list(out.rglob("*.lock"))
     if not pack:
         for name in full_outputs:
             if not name.endswith(".json"):  # json holds run details (timings) that differ between runs
