@@ -59,6 +59,8 @@ CONTENDERS: tuple[Contender, ...] = (
     Contender("wcli-bs8-vad", WHISPER_CLI, ("--batch-size", "8", "--vad"), "bcd", floor="plain-bs8-vad"),
     Contender("wcli-bs16-vad", WHISPER_CLI, ("--batch-size", "16", "--vad"), "c", floor="plain-bs16-vad"),
     Contender("wcli-bs8-vad-beam1", WHISPER_CLI, ("--batch-size", "8", "--vad", "--beam-size", "1"), "c"),
+    Contender("wcli-bs8-vad-beam2", WHISPER_CLI, ("--batch-size", "8", "--vad", "--beam-size", "2"), "c"),
+    Contender("wcli-bs16-vad-beam2", WHISPER_CLI, ("--batch-size", "16", "--vad", "--beam-size", "2"), "c"),
     Contender("wcli-bs4-novad", WHISPER_CLI, ("--batch-size", "4", "--no-vad"), "c", floor="plain-bs4"),
     Contender("wcli-bs8-novad", WHISPER_CLI, ("--batch-size", "8", "--no-vad"), "cd", floor="plain-bs8"),
     Contender("wcli-bs16-novad", WHISPER_CLI, ("--batch-size", "16", "--no-vad"), "c", floor="plain-bs16"),

@@ -79,4 +79,3 @@ class StdoutClosed(WhisperCliError):
 
     def __init__(self):
         super().__init__("<stdout>", "closed by its reader")
-
