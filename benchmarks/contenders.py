@@ -58,9 +58,8 @@ CONTENDERS: tuple[Contender, ...] = (
     Contender("wcli-bs4-vad", WHISPER_CLI, ("--batch-size", "4", "--vad"), "c", floor="plain-bs4-vad"),
     Contender("wcli-bs8-vad", WHISPER_CLI, ("--batch-size", "8", "--vad"), "bcd", floor="plain-bs8-vad"),
     Contender("wcli-bs16-vad", WHISPER_CLI, ("--batch-size", "16", "--vad"), "c", floor="plain-bs16-vad"),
-    Contender("wcli-bs8-vad-beam1", WHISPER_CLI, ("--batch-size", "8", "--vad", "--beam-size", "1"), "c"),
-    Contender("wcli-bs8-vad-beam2", WHISPER_CLI, ("--batch-size", "8", "--vad", "--beam-size", "2"), "c"),
-    Contender("wcli-bs16-vad-beam2", WHISPER_CLI, ("--batch-size", "16", "--vad", "--beam-size", "2"), "c"),
+    Contender("wcli-bs8-vad-beam1", WHISPER_CLI, ("--batch-size", "8", "--vad", "--beam-size", "1"), "c", floor="plain-bs8-vad-beam1"),
+    Contender("wcli-bs8-vad-beam2", WHISPER_CLI, ("--batch-size", "8", "--vad", "--beam-size", "2"), "c", floor="plain-bs8-vad-beam2"),
     Contender("wcli-bs4-novad", WHISPER_CLI, ("--batch-size", "4", "--no-vad"), "c", floor="plain-bs4"),
     Contender("wcli-bs8-novad", WHISPER_CLI, ("--batch-size", "8", "--no-vad"), "cd", floor="plain-bs8"),
     Contender("wcli-bs16-novad", WHISPER_CLI, ("--batch-size", "16", "--no-vad"), "c", floor="plain-bs16"),
@@ -69,6 +68,8 @@ CONTENDERS: tuple[Contender, ...] = (
     Contender("plain-bs4-vad", PLAIN, ("--batch-size", "4", "--vad"), "c"),
     Contender("plain-bs8-vad", PLAIN, ("--batch-size", "8", "--vad"), "c"),
     Contender("plain-bs16-vad", PLAIN, ("--batch-size", "16", "--vad"), "c"),
+    Contender("plain-bs8-vad-beam1", PLAIN, ("--batch-size", "8", "--vad", "--beam-size", "1"), "c"),
+    Contender("plain-bs8-vad-beam2", PLAIN, ("--batch-size", "8", "--vad", "--beam-size", "2"), "c"),
     Contender("plain-bs4", PLAIN, ("--batch-size", "4"), "c"),  # fixed 30-second windows, as whisper-cli --no-vad
     Contender("plain-bs8", PLAIN, ("--batch-size", "8"), "c"),
     Contender("plain-bs16", PLAIN, ("--batch-size", "16"), "c"),
@@ -83,7 +84,9 @@ def select(spec: Optional[str]) -> list[Contender]:
     if not spec:
         return list(CONTENDERS)
     wanted = [name.strip() for name in spec.split(",") if name.strip()]
-    chosen = [c for c in CONTENDERS if any(name in (c.id, c.family) for name in wanted)]
+    ids = {c.id for c in CONTENDERS}
+    # A name that is a row's id picks that row ("plain"); otherwise a family picks all its rows ("whisper-cli").
+    chosen = [c for c in CONTENDERS if c.id in wanted or any(name not in ids and name == c.family for name in wanted)]
     unknown = [n for n in wanted if not any(n in (c.id, c.family) for c in CONTENDERS)]
     if unknown:
         valid = ", ".join(dict.fromkeys([c.id for c in CONTENDERS] + [WHISPER_CLI, PLAIN, WCT2]))

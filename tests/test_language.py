@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 import time
 
 import numpy as np
 import pytest
 
 from whisper_cli.audio import SAMPLE_RATE, load_audio
+from whisper_cli import language
 from whisper_cli.language import ENGLISH_ONLY, detect_language, detect_languages
 from whisper_cli.models import resolve_model
 
@@ -106,3 +109,22 @@ def test_english_only_model_is_english_without_encoding(private_caches, recordin
 def test_silence_and_a_fraction_of_a_second_still_get_an_answer(base_model):
     guesses = detect_languages(base_model, [np.zeros(SAMPLE_RATE, np.float32), np.zeros(80, np.float32)])
     assert all(guess.language and 0 <= guess.probability <= 1 for guess in guesses)
+
+
+def test_an_unsure_answer_from_a_short_clip_is_read_again_from_a_padded_window(base_model, tmp_path):
+    # The benchmark's clip en42 (espeak-ng en-029+m5, 165 wpm, 0.3 s of silence around): un-padded it
+    # reads as Catalan 0.28, so the whole clip was transcribed as Catalan; its padded window says English.
+    for tool in ("espeak-ng", "sox"):
+        if shutil.which(tool) is None:
+            pytest.skip(f"{tool} is not installed")
+    raw, clip = tmp_path / "raw.wav", tmp_path / "clip.wav"
+    subprocess.run(["espeak-ng", "-v", "en-029+m5", "-s", "165", "-w", str(raw), "The soup needs a little more salt."], check=True)
+    subprocess.run(["sox", str(raw), "-r", "16000", "-c", "1", "-b", "16", str(clip), "pad", "0.3", "0.3"], check=True)
+    audio = load_audio(clip)
+
+    unpadded = language._detect_batch(base_model, [language._pad_to(language.clip_features(base_model, audio), language.MIN_FRAMES)], 1)[0]
+    assert unpadded[0][1] < language.RECHECK_BELOW, f"this clip no longer reads unsure un-padded ({unpadded[0]}): pick another"
+    guess = detect_language(base_model, audio)
+    theirs, probability, _ = base_model.detect_language(audio)
+    assert (guess.language, theirs) == ("en", "en")
+    assert guess.probability == pytest.approx(probability, abs=0.05)

@@ -6,7 +6,6 @@ transcribed once per module, and each clip alone once, and the tests read those 
 
 from __future__ import annotations
 
-import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -19,10 +18,12 @@ from whisper_cli.options import DecodeOptions
 from whisper_cli.packing import ClipResult, packable, transcribe_packed
 from whisper_cli.transcript import Transcript
 
+from same_words import assert_same_words, word_edits, words
+
 TIMING_TOLERANCE_S = 0.5
 
 # Sentences read by espeak-ng, 1-6 s, each naming things no other clip names (to see text leak), chosen
-# among sentences tiny.en reads the same alone and packed. On synthetic speech the small models misread
+# among sentences tiny.en reads the same alone and packed (on one machine: see same_words.py). On synthetic speech the small models misread
 # about half of all sentences somewhere, and a different context (alone or in a shared window) flips some
 # of those words either way; the benchmark compares word error rates over many clips for that.
 ENGLISH_SENTENCES = {
@@ -54,13 +55,8 @@ GERMAN_PIECES = {
 }
 
 
-def words(text: str) -> list[str]:
-    """Lower case, punctuation dropped: what "the same words" means here."""
-    return re.sub(r"[^\w\s']", " ", text.lower()).split()
-
-
 def assert_matches_alone(name: str, packed: Transcript, alone: Transcript) -> None:
-    assert words(packed.text) == words(alone.text), f"{name}: packed {packed.text!r} != alone {alone.text!r}"
+    assert_same_words(name, packed.text, alone.text)
     got, want = packed.segments, alone.segments
     if len(got) == len(want):
         pairs = [(g.start, w.start) for g, w in zip(got, want)] + [(g.end, w.end) for g, w in zip(got, want)]
@@ -151,6 +147,15 @@ def _alone(whisper, name: str, audio: np.ndarray) -> Transcript:
     return Transcript(stream.info, tuple(stream.segments))
 
 
+
+def test_word_edits_counts_each_kind_of_change():
+    assert word_edits("a b c".split(), "a b c".split()) == 0
+    assert word_edits("a x c".split(), "a b c".split()) == 1
+    assert word_edits("a b".split(), "a b c".split()) == 1
+    assert word_edits("but whether today".split(), "the weather today".split()) == 2
+    assert word_edits([], "a b c".split()) == 3
+
+
 # --- English, tiny.en ---------------------------------------------------------------------------------
 
 
@@ -212,7 +217,7 @@ def test_word_timestamps_are_packed_and_fall_inside_their_segments(tiny_whisper,
     assert all(result.packed for result in results), [result.reason for result in results]
     for (name, _), result in zip(clips, results):
         assert_times_inside_clip(result)
-        assert words(result.transcript.text) == words(tiny_alone[name].text)
+        assert_same_words(name, result.transcript.text, tiny_alone[name].text)
         for segment in result.transcript.segments:
             assert "".join(word.text for word in segment.words) == segment.text
 

@@ -5,7 +5,8 @@ encodes the same window again to transcribe it. CTranslate2's Whisper encoder al
 a cost roughly linear in their length, and the language read from the un-padded clip is the same with
 equal or higher confidence (jfk.flac: en 0.973 un-padded vs 0.958 padded), so an 11 s clip costs about a
 third of a window here. Clips shorter than
-MIN_FRAMES are padded up to it, because very short un-padded inputs lose the answer. The voting over
+MIN_FRAMES are padded up to it, because very short un-padded inputs lose the answer, and an answer less sure
+than RECHECK_BELOW is read again from a full padded window. The voting over
 several windows for long clips follows faster-whisper's WhisperModel.detect_language.
 """
 
@@ -24,6 +25,10 @@ WINDOW_FRAMES = 3000  # mel frames (10 ms each) in one Whisper window: 30 s
 # 500 frames on the answer agreed with the padded window on 32 of 34 real and synthetic 1-8 s clips, at the
 # same mean confidence and a sixth of a window's encoder cost.
 MIN_FRAMES = 500
+# An un-padded answer less sure than this is read again from a full padded window, as faster-whisper reads
+# it: "The soup needs a little more salt." (2.8 s, espeak-ng en-029) read un-padded is ca 0.28 and padded en;
+# a wrong language costs far more than the second encoder pass (Catalan text, sampled at temperature 1.0).
+RECHECK_BELOW = 0.5
 # Clips whose lengths differ by at most this factor share one encoder batch, padded to the longest.
 _BATCH_LENGTH_RATIO = 1.15
 DEFAULT_BATCH_SIZE = 8  # windows per encoder call
@@ -98,7 +103,21 @@ def detect_languages(
             results[i] = LanguageGuess(voted, max(votes[i][voted]), all_probs)
         pending = still_pending
         step += 1
+    _recheck_unsure_on_padded_windows(model, windows, results, batch_size)
     return [result for result in results if result is not None]
+
+
+def _recheck_unsure_on_padded_windows(model, windows, results: list[Optional[LanguageGuess]], batch_size: int) -> None:
+    """Replace each unsure answer from a clip shorter than a window by the answer of its padded window."""
+    unsure = [
+        i for i, result in enumerate(results)
+        if result is not None and result.probability < RECHECK_BELOW and windows[i][0].shape[1] < WINDOW_FRAMES
+    ]
+    if not unsure:
+        return
+    probs = _detect_batch(model, [_pad_to(windows[i][0], WINDOW_FRAMES) for i in unsure], batch_size)
+    for i, all_probs in zip(unsure, probs):
+        results[i] = LanguageGuess(all_probs[0][0], all_probs[0][1], all_probs)
 
 
 def _windows(frames: np.ndarray, segments: int) -> list[np.ndarray]:
