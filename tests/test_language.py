@@ -122,7 +122,7 @@ def test_an_unsure_answer_from_a_short_clip_is_read_again_from_a_padded_window(b
     subprocess.run(["sox", str(raw), "-r", "16000", "-c", "1", "-b", "16", str(clip), "pad", "0.3", "0.3"], check=True)
     audio = load_audio(clip)
 
-    unpadded = language._detect_batch(base_model, [language._pad_to(language.clip_features(base_model, audio), language.MIN_FRAMES)], 1)[0]
+    unpadded = language._detect_batch(base_model, [language._pad_to(language.clip_features(base_model, audio), language.MIN_FRAMES)], language.WINDOW_FRAMES)[0]
     assert unpadded[0][1] < language.RECHECK_BELOW, f"this clip no longer reads unsure un-padded ({unpadded[0]}): pick another"
     guess = detect_language(base_model, audio)
     theirs, probability, _ = base_model.detect_language(audio)

@@ -239,6 +239,7 @@ def _languages(
         threshold=options.language_detection_threshold,
         segments=options.language_detection_segments,
         features=[features[i] for i in indices],
+        batch_frames=WINDOW_BATCH.get(whisper.choice.device, 1) * WINDOW_FRAMES,
     )
     return dict(zip(indices, detected))
 
