@@ -4,10 +4,9 @@ faster-whisper pads every clip to 3000 mel frames before it asks the model for t
 encodes the same window again to transcribe it. CTranslate2's Whisper encoder also takes shorter inputs at
 a cost roughly linear in their length, and the language read from the un-padded clip is the same with
 equal or higher confidence (jfk.flac: en 0.973 un-padded vs 0.958 padded), so an 11 s clip costs about a
-third of a window here. Clips shorter than
-MIN_FRAMES are padded up to it, because very short un-padded inputs lose the answer, and an answer less sure
-than RECHECK_BELOW is read again from a full padded window. The voting over
-several windows for long clips follows faster-whisper's WhisperModel.detect_language.
+third of a window here. Clips shorter than MIN_FRAMES are padded up to it, because very short un-padded inputs
+lose the answer, and an answer less sure than RECHECK_BELOW is read again from a full padded window. The voting
+over several windows for long clips follows faster-whisper's WhisperModel.detect_language.
 """
 
 from __future__ import annotations
