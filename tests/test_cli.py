@@ -68,7 +68,7 @@ def test_each_format_streams_to_stdout(run_cli):
 def test_json_is_openai_compatible_and_records_how_it_was_made(run_cli):
     document = json.loads(run_cli(FORECAST, "--model", "tiny.en", "-f", "json").stdout)
     assert document["language"] == "en"
-    assert "weather today is sunny" in document["text"]
+    assert "today is sunny" in document["text"]
     assert len(document["segments"]) == 3
     assert document["schema_version"] == 1
     assert document["source"] == str(FORECAST)
@@ -163,7 +163,7 @@ def test_closed_stdout_pipe_exits_quietly(tmp_path):
     process.stdout.close()  # what `| head -1` does
     stderr = process.stderr.read().decode()
     assert process.wait(timeout=120) == 141
-    assert b"weather" in first_line
+    assert b"sunny" in first_line  # "The weather today is sunny", or "But whether" on some CPUs (same_words.py)
     assert "Traceback" not in stderr and "BrokenPipe" not in stderr
 
 
