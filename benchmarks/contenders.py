@@ -54,6 +54,7 @@ CONTENDERS: tuple[Contender, ...] = (
     Contender("wcli", WHISPER_CLI, (), "abcd", role="default", floor="plain"),
     Contender("wcli-beam1", WHISPER_CLI, ("--beam-size", "1"), "cd"),
     Contender("wcli-beam2", WHISPER_CLI, ("--beam-size", "2"), "d"),
+    Contender("wcli-pack4", WHISPER_CLI, ("--pack-batch", "4"), "d"),  # packed windows 4 at a time: faster with AVX-512/AMX
     Contender("wcli-vad", WHISPER_CLI, ("--vad",), "cd"),
     # VAD spelled out on every batched row: whisper-cli turns it on by default with --batch-size, and a default may move.
     Contender("wcli-bs4-vad", WHISPER_CLI, ("--batch-size", "4", "--vad"), "c", floor="plain-bs4-vad"),

@@ -174,7 +174,8 @@ def test_packed_short_clips_match_each_file_alone_and_all_are_done(run_cli, clip
     for name in ("hello.flac", "forecast.ogg", "apples.mp3", "train.wav"):
         shutil.copyfile(clips[name], folder / name)
     texts = {}
-    for switch in ("--pack", "--no-pack"):
+    # --pack-batch 3: windows decoded several at once, as on a GPU or with --pack-batch on an AMX CPU.
+    for switch in ("--pack", "--no-pack", "--pack-batch=3"):
         out = tmp_path / switch.strip("-")
         result = run_cli(folder, "-o", out, "-f", "txt", *MODEL, "--log-format", "jsonl", switch)
         assert sorted(Path(s).name for s in sources(result.stderr, "done")) == sorted(p.name for p in folder.iterdir())
@@ -185,6 +186,7 @@ def test_packed_short_clips_match_each_file_alone_and_all_are_done(run_cli, clip
     assert sorted(texts["--pack"]) == sorted(texts["--no-pack"]) and len(texts["--pack"]) == 4
     for name, text in texts["--pack"].items():
         assert_same_words(name, text, texts["--no-pack"][name])
+        assert_same_words(name, texts["--pack-batch=3"][name], text)
     assert "train" in words(texts["--pack"]["train.txt"]) and "basket" in words(texts["--pack"]["apples.txt"])
 
 

@@ -175,8 +175,9 @@ def test_closed_stdout_pipe_exits_quietly(tmp_path):
         (["--device", "gpu"], "--device"),
         (["--no-such-flag"], "--no-such-flag"),
         (["--format", "docx"], "--format"),
+        (["--no-pack", "--pack-batch", "2"], "--pack-batch"),
     ],
-    ids=["not a number", "below the minimum", "not a choice", "unknown flag", "unknown format"],
+    ids=["not a number", "below the minimum", "not a choice", "unknown flag", "unknown format", "flag without effect"],
 )
 def test_bad_command_line_exits_2_naming_the_flag_without_traceback(run_cli, arguments, names):
     # Typer 0.29 raises its own vendored click's exceptions; they must still map to exit 2.

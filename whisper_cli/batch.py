@@ -60,6 +60,7 @@ class RunConfig:
     log_format: LogFormat = LogFormat.text
     prefetch: int = DEFAULT_PREFETCH  # 0 decodes each file only when its turn comes
     pack: bool = True  # short clips of a batch share 30 s windows (packing.py)
+    pack_batch: Optional[int] = None  # packed windows decoded at once; None: packing.WINDOW_BATCH for the device
 
     @property
     def is_batch(self) -> bool:
@@ -308,7 +309,8 @@ class _PackGroup:
                 manifest.forget(job.base)
         working = time.monotonic()
         try:
-            results = transcribe_packed(whisper, [(job.input.name, loaded.audio) for job, loaded, _ in waiting], config.decode)
+            clips = [(job.input.name, loaded.audio) for job, loaded, _ in waiting]
+            results = transcribe_packed(whisper, clips, config.decode, batch_size=config.pack_batch)
         except InputError as error:
             for job, _, turn in waiting:
                 _fail(job.outcome, error)

@@ -167,6 +167,18 @@ def transcribe(
             rich_help_panel=BATCH_PANEL,
         ),
     ] = True,
+    pack_batch: Annotated[
+        Optional[int],
+        typer.Option(
+            "--pack-batch",
+            metavar="N",
+            min=1,
+            help="Packed windows decoded at once. Default: 1 on a CPU, 4 on a GPU. More is faster on CPUs with "
+            "AVX-512 or AMX and costs memory (base, beam 5: about 90 MB a window).",
+            rich_help_panel=BATCH_PANEL,
+            show_default=False,
+        ),
+    ] = None,
     # Decoding controls are named as the DecodeOptions and SubtitleLayout fields they set (VAD ones
     # as vad_<VadOptions field>): options.decode_options() and subtitle_layout() read them by name.
     language: Annotated[
@@ -333,6 +345,8 @@ def transcribe(
     reporter = Reporter(quiet=quiet)
     formats = parse_formats(output_format)
     decode, layout = decode_options(ctx.params), subtitle_layout(ctx.params)
+    if pack_batch is not None and not pack:
+        raise UsageError("--pack-batch", "has no effect with --no-pack")
     for warning in check_usage(decode, layout, formats, model):
         reporter.warn(warning)
     config = RunConfig(
@@ -348,6 +362,7 @@ def transcribe(
         log_format=log_format,
         prefetch=prefetch,
         pack=pack,
+        pack_batch=pack_batch,
     )
     raise typer.Exit(run(config, reporter).exit_code)
 
