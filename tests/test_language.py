@@ -9,8 +9,8 @@ import time
 import numpy as np
 import pytest
 
-from whisper_cli.audio import SAMPLE_RATE, load_audio
 from whisper_cli import language
+from whisper_cli.audio import SAMPLE_RATE, load_audio
 from whisper_cli.language import ENGLISH_ONLY, detect_language, detect_languages
 from whisper_cli.models import resolve_model
 
@@ -118,11 +118,13 @@ def test_an_unsure_answer_from_a_short_clip_is_read_again_from_a_padded_window(b
         if shutil.which(tool) is None:
             pytest.skip(f"{tool} is not installed")
     raw, clip = tmp_path / "raw.wav", tmp_path / "clip.wav"
-    subprocess.run(["espeak-ng", "-v", "en-029+m5", "-s", "165", "-w", str(raw), "The soup needs a little more salt."], check=True)
+    sentence = "The soup needs a little more salt."
+    subprocess.run(["espeak-ng", "-v", "en-029+m5", "-s", "165", "-w", str(raw), sentence], check=True)
     subprocess.run(["sox", str(raw), "-r", "16000", "-c", "1", "-b", "16", str(clip), "pad", "0.3", "0.3"], check=True)
     audio = load_audio(clip)
 
-    unpadded = language._detect_batch(base_model, [language._pad_to(language.clip_features(base_model, audio), language.MIN_FRAMES)], language.WINDOW_FRAMES)[0]
+    frames = language._pad_to(language.clip_features(base_model, audio), language.MIN_FRAMES)
+    unpadded = language._detect_batch(base_model, [frames], language.WINDOW_FRAMES)[0]
     assert unpadded[0][1] < language.RECHECK_BELOW, f"this clip no longer reads unsure un-padded ({unpadded[0]}): pick another"
     guess = detect_language(base_model, audio)
     theirs, probability, _ = base_model.detect_language(audio)

@@ -23,9 +23,10 @@ from same_words import assert_same_words, word_edits, words
 TIMING_TOLERANCE_S = 0.5
 
 # Sentences read by espeak-ng, 1-6 s, each naming things no other clip names (to see text leak), chosen
-# among sentences tiny.en reads the same alone and packed (on one machine: see same_words.py). On synthetic speech the small models misread
-# about half of all sentences somewhere, and a different context (alone or in a shared window) flips some
-# of those words either way; the benchmark compares word error rates over many clips for that.
+# among sentences tiny.en reads the same alone and packed (on one machine: see same_words.py). On synthetic
+# speech the small models misread about half of all sentences somewhere, and a different context (alone or
+# in a shared window) flips some of those words either way; the benchmark compares word error rates over
+# many clips for that.
 ENGLISH_SENTENCES = {
     "morning": "Good morning.",
     "coffee": "The coffee is too hot to drink.",
@@ -145,7 +146,6 @@ def base_packed(base_whisper, two_language_clips) -> dict[str, ClipResult]:
 def _alone(whisper, name: str, audio: np.ndarray) -> Transcript:
     stream = whisper(audio, DecodeOptions(), source=name)
     return Transcript(stream.info, tuple(stream.segments))
-
 
 
 def test_word_edits_counts_each_kind_of_change():
