@@ -4,8 +4,8 @@ CPUs round int8 matrix products differently (AVX2 on one machine, AVX-512 VNNI o
 word Whisper is unsure of flips either way with the context: on one of this project's machines every test
 clip read the same packed and alone; on another "verfiefältigen" alone became "vervielfältigen" packed, and
 "The weather" became "But whether". On that machine the engine also reads the same file differently from one
-run to the next (plain faster-whisper too: 5 runs of one 50 s file gave 3 different texts). So one word in ten (at least one) may differ; a leak, a lost sentence or
-a clip read in the wrong language is many more.
+run to the next (plain faster-whisper too: 5 runs of one 50 s file gave 3 different texts). So one word in ten
+(at least one) may differ; a leak, a lost sentence or a clip read in the wrong language is many more.
 """
 
 from __future__ import annotations
