@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Optional, Sequence
 import numpy as np
 
 from .audio import SAMPLE_RATE
-from .language import ENGLISH_ONLY, LanguageGuess, clip_features, detect_languages
+from .language import ENGLISH_ONLY, WINDOW_FRAMES, LanguageGuess, clip_features, detect_languages
 from .options import DecodeOptions
 from .quality import checked
 from .transcript import Segment, Transcript, TranscriptInfo, Word
@@ -42,7 +42,6 @@ from .transcript import Segment, Transcript, TranscriptInfo, Word
 if TYPE_CHECKING:  # pragma: no cover
     from .engine import Whisper
 
-WINDOW_FRAMES = 3000  # mel frames (10 ms) in one encoder window: 30 s
 FRAMES_PER_SECOND = 100
 MAX_PACKED_CLIP_S = 25.0  # longer clips leave too little room to share a window; they go the normal way
 GAP_S = 1.0  # silence after each clip in a window, so that Whisper closes the segment before the next one
@@ -124,7 +123,7 @@ def transcribe_packed(
             pending.append(i)
 
     features = {i: clip_features(model, clips[i][1]) for i in pending}
-    guesses = _languages(whisper, clips, options, pending, features)
+    guesses = _languages(whisper, clips, options, pending, features, batch_size)
     speech = _SpeechCache(clips)
     window_language = _window_languages(pending, guesses, speech)
     gap_frames = _even(round(gap_s * FRAMES_PER_SECOND))
@@ -225,8 +224,10 @@ def _languages(
     options: DecodeOptions,
     indices: list[int],
     features: dict[int, np.ndarray],
+    batch_size: int,
 ) -> dict[int, LanguageGuess]:
-    """Each packable clip's language: the one given, "en" for an English-only model, else detected."""
+    """Each packable clip's language: the one given, "en" for an English-only model, else detected with
+    up to `batch_size` windows' worth of frames per encoder call."""
     model = _engine_model(whisper)
     if not model.model.is_multilingual:
         return {i: ENGLISH_ONLY for i in indices}
@@ -239,7 +240,7 @@ def _languages(
         threshold=options.language_detection_threshold,
         segments=options.language_detection_segments,
         features=[features[i] for i in indices],
-        batch_frames=WINDOW_BATCH.get(whisper.choice.device, 1) * WINDOW_FRAMES,
+        batch_frames=batch_size * WINDOW_FRAMES,
     )
     return dict(zip(indices, detected))
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any, ClassVar, Iterator, Mapping, Optional, Sequence
@@ -312,7 +313,7 @@ class TsvWriter(Writer):
         return f"{start_ms}\t{end_ms}\t{f'[{label}] ' if label else ''}{text}\n"
 
 
-class _SubtitleWriter(Writer):
+class _SubtitleWriter(Writer, ABC):
     """Shared cue logic of SRT and VTT: hygiene, line breaking, splitting and word highlighting."""
 
     decimal_marker: ClassVar[str]
@@ -320,12 +321,13 @@ class _SubtitleWriter(Writer):
     def _escape(self, text: str) -> str:
         return text
 
+    @abstractmethod
     def _speaker(self, label: str) -> str:
         """The prefix that names the speaker at the start of a cue."""
-        raise NotImplementedError
 
+    @abstractmethod
     def _cue(self, start_ms: int, end_ms: int, text: str) -> str:
-        raise NotImplementedError
+        """One numbered (SRT) or plain (VTT) cue, ending in a blank line."""
 
     def _timestamp(self, ms: int) -> str:
         return _clock(ms, self.decimal_marker)
