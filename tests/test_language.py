@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import time
 
 import numpy as np
 import pytest
@@ -16,6 +15,7 @@ from whisper_cli.models import resolve_model
 
 # multilingual.mp3 reads the MIT licence notice in English, then from 29.4 s in German.
 GERMAN_FROM_S = 29.4
+HOP = SAMPLE_RATE // 100  # samples per mel frame (10 ms)
 
 
 @pytest.fixture(scope="module")
@@ -54,20 +54,51 @@ def test_german_half_of_the_multilingual_sample_is_german(base_model, recordings
     assert (guess.language, guess.probability > 0.9) == ("de", True)
 
 
-def test_agrees_with_faster_whisper_and_saves_encoder_time(base_model, recordings):
+class EncodeRecorder:
+    """A WhisperModel's CTranslate2 model, passed through, noting the shape (clips, mels, frames) of each encode."""
+
+    def __init__(self, whisper):
+        self._whisper = whisper
+        self.shapes: list[tuple[int, ...]] = []
+
+    def encode(self, features, *args, **kwargs):
+        self.shapes.append(tuple(features.shape))
+        return self._whisper.encode(features, *args, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self._whisper, name)
+
+    def frames(self) -> int:
+        """Mel frames encoded in all, padding included: what the encoder's work grows with."""
+        return sum(clips * frames for clips, _, frames in self.shapes)
+
+
+@pytest.fixture
+def encoded(base_model, monkeypatch) -> EncodeRecorder:
+    recorder = EncodeRecorder(base_model.model)
+    monkeypatch.setattr(base_model, "model", recorder)
+    return recorder
+
+
+def test_agrees_with_faster_whisper_and_encodes_each_clips_own_frames(base_model, recordings, encoded):
     names = list(recordings)
-    started = time.perf_counter()
     theirs = {name: base_model.detect_language(recordings[name]) for name in names}
-    theirs_s = time.perf_counter() - started
-    started = time.perf_counter()
+    theirs_frames, encoded.shapes = encoded.frames(), []
     ours = dict(zip(names, detect_languages(base_model, [recordings[name] for name in names])))
-    ours_s = time.perf_counter() - started
 
     for name in names:
-        language, probability, _ = theirs[name]
-        print(f"{name}: faster-whisper {language} {probability:.3f}, ours {ours[name].language} {ours[name].probability:.3f}")
-    print(f"{len(names)} clips: faster-whisper {theirs_s:.2f} s, un-padded {ours_s:.2f} s, saved {theirs_s - ours_s:.2f} s")
+        code, probability, _ = theirs[name]
+        print(f"{name}: faster-whisper {code} {probability:.3f}, ours {ours[name].language} {ours[name].probability:.3f}")
+    print(f"encoded: faster-whisper {theirs_frames} frames, ours {encoded.frames()} frames in {encoded.shapes}")
     assert {name: ours[name].language for name in names} == {name: theirs[name][0] for name in names}
+    assert theirs_frames == len(names) * language.WINDOW_FRAMES
+    # No clip here is unsure, so none is read again from a padded window: each is encoded at its own length
+    # (at least MIN_FRAMES), padded at most to the longest clip of its encoder batch.
+    assert min(guess.probability for guess in ours.values()) >= language.RECHECK_BELOW
+    own = [max(language.MIN_FRAMES, min(language.WINDOW_FRAMES, len(audio) // HOP)) for audio in recordings.values()]
+    assert max(frames for _, _, frames in encoded.shapes) <= max(own) + 1
+    assert sum(clips for clips, _, _ in encoded.shapes) == len(names)
+    assert encoded.frames() <= language._BATCH_LENGTH_RATIO * sum(own) + len(names)
 
 
 def test_a_batch_gives_what_each_clip_gives_alone(base_model, recordings):
