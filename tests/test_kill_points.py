@@ -57,9 +57,9 @@ class Point:
 
 POINTS = [
     # One by one: started 1 comes before the engine is imported and the model loaded.
-    Point(signal.SIGINT, "started", 1, False, "model load"),
-    Point(signal.SIGTERM, "started", 1, False, "model load"),
-    Point(signal.SIGKILL, "started", 1, False, "model load"),
+    Point(signal.SIGINT, "started", 1, False, "engine import and model load"),
+    Point(signal.SIGTERM, "started", 1, False, "engine import and model load"),
+    Point(signal.SIGKILL, "started", 1, False, "engine import and model load"),
     Point(signal.SIGTERM, "done", 1, False, "the second input's transcription"),
     Point(signal.SIGKILL, "done", 2, False, "the 28 s input's transcription"),
     Point(signal.SIGINT, "done", 3, False, "the last input's transcription"),
@@ -147,7 +147,7 @@ def test_a_signal_at_a_reported_point_interrupts_keeps_only_whole_outputs_and_a_
     point, batch, uninterrupted, run_cli, tmp_path
 ):
     out = tmp_path / "out"
-    returncode, seen, stderr = _signal_at(point, _start(_command(batch, out, point.pack)))
+    returncode, reported, stderr = _signal_at(point, _start(_command(batch, out, point.pack)))
     context = f"{point.id} ({point.lands})\n{stderr}"
 
     # It interrupted the run: the signal's own exit code, and something left to do.
@@ -155,10 +155,10 @@ def test_a_signal_at_a_reported_point_interrupts_keeps_only_whole_outputs_and_a_
     present = output_files(out) if out.exists() else []
     assert set(present) < set(OUTPUTS), f"nothing was left to interrupt\n{context}"
     assert "Traceback" not in stderr and "Exception ignored" not in stderr, context
-    finished = {event["source"] for event in seen if event["event"] == "done"}
+    finished = {event["source"] for event in reported if event["event"] == "done"}
     if point.signal != signal.SIGKILL:
-        assert seen[-1]["event"] == "summary" and seen[-1]["interrupted"] is True, context
-        assert any(event["event"] == "interrupted" for event in seen), context
+        assert reported[-1]["event"] == "summary" and reported[-1]["interrupted"] is True, context
+        assert any(event["event"] == "interrupted" for event in reported), context
         assert set(present) == {name for name in OUTPUTS if str(batch / _input_of(name)) in finished}, context
     if out.exists():
         assert_complete(out)
