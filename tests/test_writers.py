@@ -24,6 +24,8 @@ from whisper_cli.writers import (
     make_writer,
 )
 
+from openai_shape import assert_openai_document
+
 INFO = TranscriptInfo(
     source="talk.wav",
     duration=7.0,
@@ -181,6 +183,20 @@ def test_json_segment_words_round_times_to_milliseconds():
         '{"start":0.123,"end":0.5,"word":" Hi","probability":0.75},'
         '{"start":0.6,"end":1.988,"word":" there","probability":0.5}]}\n'
     )
+
+
+def test_json_and_jsonl_segments_have_openai_whispers_keys_and_types():
+    worded = Segment(
+        0, 0.5, 1.5, " Hi there", words=(Word(0.5, 0.9, " Hi", 0.75), Word(0.9, 1.5, " there", 0.5)),
+        seek=0, tokens=(50389, 2421, 456, 50439), avg_logprob=-0.3, no_speech_prob=0.02, compression_ratio=0.8,
+        temperature=0.0, speaker="A",
+    )
+    for transcript, with_words in ((TWO_SEGMENTS, False), (Transcript(INFO, (worded,)), True)):
+        document = json.loads(make_writer(OutputFormat.JSON).render(transcript))
+        assert_openai_document(document, words=with_words)
+        lines = make_writer(OutputFormat.JSONL).render(transcript).splitlines()
+        assert [json.loads(line) for line in lines] == document["segments"]
+    assert document["segments"][0]["seek"] == 0 and document["segments"][0]["tokens"] == [50389, 2421, 456, 50439]
 
 
 def test_json_never_writes_nan_or_infinity():
