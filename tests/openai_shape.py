@@ -42,7 +42,8 @@ def _typed(record: Mapping[str, Any], keys: Mapping[str, type], where: str) -> N
 def assert_openai_segments(segments: Iterable[Mapping[str, Any]], *, words: bool) -> None:
     """openai-whisper's keys and types in each segment (and each word, `words` being on), ids from 0."""
     segments = list(segments)
-    assert [segment.get("id") for segment in segments] == list(range(len(segments)))
+    ids = [segment.get("id") for segment in segments]
+    assert ids == list(range(len(segments))), f"ids {ids}: openai-whisper counts from 0"
     for segment in segments:
         where = f"segment {segment['id']}"
         _typed(segment, SEGMENT_KEYS, where)
