@@ -55,9 +55,11 @@ def test_json_and_jsonl_have_openai_whispers_keys_ids_seek_and_tokens(run_cli, j
         tokens = segment["tokens"]
         assert tokenizer.decode(tokens) == segment["text"]
         assert tokens[0] >= tokenizer.timestamp_begin, segment
-        # seek is where the window starts, in 10 ms frames: the segment's first timestamp token counts from there.
+        # seek is where the window starts, in 10 ms frames: the segment's first timestamp token counts from there
+        # (a window's only segment starts at the window, as in openai-whisper).
         window_start = segment["seek"] * FRAME_S
-        assert segment["start"] == pytest.approx(window_start + (tokens[0] - tokenizer.timestamp_begin) * TIMESTAMP_S)
+        first_timestamp = window_start + (tokens[0] - tokenizer.timestamp_begin) * TIMESTAMP_S
+        assert min(abs(segment["start"] - first_timestamp), abs(segment["start"] - window_start)) < 1e-3, segment
         assert window_start <= segment["start"] < window_start + 30
 
 
