@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from conftest import SAMPLES, TEST_MODEL
+from openai_shape import assert_openai_document
 from whisper_cli.audio import load_audio
 from whisper_cli.options import DecodeOptions
 from whisper_cli.stereo import LEFT, RIGHT, merge_channels, same_channels
@@ -68,6 +69,7 @@ def test_split_stereo_gives_each_channels_sentence_with_its_label(run_cli, share
     starts = [s["start"] for s in document["segments"]]
     assert starts == sorted(starts)
     assert [s["id"] for s in document["segments"]] == list(range(len(starts)))
+    assert_openai_document(document, words=False)  # each channel's seek and tokens kept through the merge
     assert document["settings"]["split_stereo"] is True
 
     lines = (tmp_path / "stereo_diarization.txt").read_text().splitlines()
