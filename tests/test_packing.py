@@ -316,6 +316,7 @@ def test_a_segment_over_two_clips_is_cut_between_its_words():
 def test_a_segment_whose_words_are_not_its_tokens_sends_its_clips_the_normal_way():
     window = _window((0.0, 3.0), (4.0, 7.0))
     words_said = [_word(" Good", 0.1, 0.5), _word(" evening.", 0.5, 1.0), _word(" Thank", 4.2, 4.5), _word(" you.", 4.5, 5.0)]
+    # " evening." where the tokens say " morning."
     outcome = _assigned(window, [dict(tokens=[0, 1, 2, 3], start=0.0, end=6.5, words=words_said)])
     assert outcome.segments == {} and set(outcome.failed) == {0, 1}
 
@@ -331,7 +332,8 @@ def test_a_segment_within_one_clip_keeps_its_text_and_is_timed_from_the_clip_sta
     window = _window((0.0, 3.0), (4.0, 7.0))
     begin = WordTokenizer.timestamp_begin
     window_tokens = [begin + 190, 2, 3, begin + 260]  # 3.8 and 5.2 s into the window
-    outcome = _assigned(window, [dict(tokens=[0, 1], start=0.0, end=1.0), dict(tokens=window_tokens, start=3.8, end=5.2)])
+    pieces = [dict(tokens=[0, 1], start=0.0, end=1.0), dict(tokens=window_tokens, start=3.8, end=5.2)]
+    outcome = _assigned(window, pieces)
     assert [(s.start, s.end, s.text) for s in outcome.segments[1]] == [(0.0, 1.2, " Thank you.")]
     assert outcome.segments[1][0].tokens == (begin, 2, 3, begin + 60)  # timestamps now in the clip's time
     assert outcome.segments[1][0].avg_logprob == -0.2 and outcome.segments[1][0].no_speech_prob == 0.01

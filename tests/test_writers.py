@@ -178,8 +178,8 @@ def test_json_segment_words_round_times_to_milliseconds():
         0, 0.12345, 1.98765, " Hi there", words=(Word(0.12345, 0.5004, " Hi", 0.75), Word(0.6, 1.98765, " there", 0.5))
     )
     assert render("jsonl", segment) == (
-        '{"id":0,"seek":0,"start":0.123,"end":1.988,"text":" Hi there","tokens":[],"avg_logprob":null,"no_speech_prob":null,'
-        '"compression_ratio":null,"temperature":null,"suspect":false,"words":['
+        '{"id":0,"seek":0,"start":0.123,"end":1.988,"text":" Hi there","tokens":[],"avg_logprob":null,'
+        '"no_speech_prob":null,"compression_ratio":null,"temperature":null,"suspect":false,"words":['
         '{"start":0.123,"end":0.5,"word":" Hi","probability":0.75},'
         '{"start":0.6,"end":1.988,"word":" there","probability":0.5}]}\n'
     )
