@@ -61,7 +61,7 @@ def test_each_format_streams_to_stdout(run_cli):
     assert tsv_lines[0] == "start\tend\ttext" and len(tsv_lines) == 4
 
     jsonl = [json.loads(line) for line in run_cli(FORECAST, "--model", "tiny.en", "-f", "jsonl").stdout.splitlines()]
-    assert [segment["id"] for segment in jsonl] == [1, 2, 3]
+    assert [segment["id"] for segment in jsonl] == [0, 1, 2]
     assert "umbrella" in jsonl[-1]["text"]
 
 
@@ -70,7 +70,7 @@ def test_json_is_openai_compatible_and_records_how_it_was_made(run_cli):
     assert document["language"] == "en"
     assert "today is sunny" in document["text"]
     assert len(document["segments"]) == 3
-    assert document["schema_version"] == 1
+    assert document["schema_version"] == 2
     assert document["source"] == str(FORECAST)
     assert document["model"] == "tiny.en" and document["device"] == "cpu" and document["compute_type"] == "int8"
     assert 12 < document["duration"] < 13.5

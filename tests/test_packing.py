@@ -74,7 +74,7 @@ def assert_matches_alone(name: str, packed: Transcript, alone: Transcript) -> No
 
 def assert_times_inside_clip(result: ClipResult) -> None:
     info, segments = result.transcript.info, result.transcript.segments
-    assert [s.id for s in segments] == list(range(1, len(segments) + 1))
+    assert [s.id for s in segments] == list(range(len(segments)))
     for segment in segments:
         assert 0 <= segment.start <= segment.end <= info.duration + 1e-6, (info.source, segment)
         for word in segment.words:
@@ -276,6 +276,8 @@ class WordTokenizer:
     """Stands in for faster-whisper's Tokenizer in _assign: token i is VOCABULARY[i]."""
 
     VOCABULARY = [" Good", " morning.", " Thank", " you."]
+    eot = len(VOCABULARY)
+    timestamp_begin = eot + 1  # <|0.00|>; each later timestamp token is 0.02 s more
 
     def decode(self, tokens: list[int]) -> str:
         return "".join(self.VOCABULARY[token] for token in tokens)
@@ -303,8 +305,20 @@ def test_a_segment_over_two_clips_is_cut_between_its_words():
     outcome = _assigned(window, [dict(tokens=[0, 1, 2, 3], start=0.0, end=6.5, words=words_said)])
     assert outcome.failed == {}
     first, second = outcome.segments[0], outcome.segments[1]
-    assert [(s.id, s.start, s.end, s.text) for s in first] == [(1, 0.1, 1.0, " Good morning.")]
-    assert [(s.id, s.start, s.end, s.text) for s in second] == [(1, 0.2, 1.0, " Thank you.")]
+    assert [(s.id, s.start, s.end, s.text) for s in first] == [(0, 0.1, 1.0, " Good morning.")]
+    assert [(s.id, s.start, s.end, s.text) for s in second] == [(0, 0.2, 1.0, " Thank you.")]
+    # Each clip's own text tokens, between timestamp tokens of its start and end in clip time.
+    begin = WordTokenizer.timestamp_begin
+    assert (first[0].seek, first[0].tokens) == (0, (begin + 5, 0, 1, begin + 50))
+    assert (second[0].seek, second[0].tokens) == (0, (begin + 10, 2, 3, begin + 50))
+
+
+def test_a_segment_whose_words_are_not_its_tokens_sends_its_clips_the_normal_way():
+    window = _window((0.0, 3.0), (4.0, 7.0))
+    words_said = [_word(" Good", 0.1, 0.5), _word(" evening.", 0.5, 1.0), _word(" Thank", 4.2, 4.5), _word(" you.", 4.5, 5.0)]
+    # " evening." where the tokens say " morning."
+    outcome = _assigned(window, [dict(tokens=[0, 1, 2, 3], start=0.0, end=6.5, words=words_said)])
+    assert outcome.segments == {} and set(outcome.failed) == {0, 1}
 
 
 def test_a_word_in_no_clip_sends_the_clips_around_it_the_normal_way():
@@ -316,8 +330,12 @@ def test_a_word_in_no_clip_sends_the_clips_around_it_the_normal_way():
 
 def test_a_segment_within_one_clip_keeps_its_text_and_is_timed_from_the_clip_start():
     window = _window((0.0, 3.0), (4.0, 7.0))
-    outcome = _assigned(window, [dict(tokens=[0, 1], start=0.0, end=1.0), dict(tokens=[2, 3], start=3.8, end=5.2)])
+    begin = WordTokenizer.timestamp_begin
+    window_tokens = [begin + 190, 2, 3, begin + 260]  # 3.8 and 5.2 s into the window
+    pieces = [dict(tokens=[0, 1], start=0.0, end=1.0), dict(tokens=window_tokens, start=3.8, end=5.2)]
+    outcome = _assigned(window, pieces)
     assert [(s.start, s.end, s.text) for s in outcome.segments[1]] == [(0.0, 1.2, " Thank you.")]
+    assert outcome.segments[1][0].tokens == (begin, 2, 3, begin + 60)  # timestamps now in the clip's time
     assert outcome.segments[1][0].avg_logprob == -0.2 and outcome.segments[1][0].no_speech_prob == 0.01
 
 

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from conftest import SAMPLES, TEST_MODEL
+from openai_shape import assert_openai_document
 from whisper_cli.audio import load_audio
 from whisper_cli.options import DecodeOptions
 from whisper_cli.stereo import LEFT, RIGHT, merge_channels, same_channels
@@ -23,13 +24,13 @@ def test_channels_merge_by_start_time_with_labels_and_fresh_ids():
     right = _segments((2.0, " b"), (4.0, " d"))
     merged = list(merge_channels(left, right))
     assert [(s.id, s.speaker, s.text) for s in merged] == [
-        (1, LEFT, " a"), (2, RIGHT, " b"), (3, LEFT, " c"), (4, RIGHT, " d"), (5, LEFT, " e"),
+        (0, LEFT, " a"), (1, RIGHT, " b"), (2, LEFT, " c"), (3, RIGHT, " d"), (4, LEFT, " e"),
     ]  # on a tie (4.0) the left channel comes first
 
 
 def test_merge_with_a_silent_channel_is_the_other_channel_labelled():
     merged = list(merge_channels([], _segments((1.0, " only"))))
-    assert [(s.id, s.speaker) for s in merged] == [(1, RIGHT)]
+    assert [(s.id, s.speaker) for s in merged] == [(0, RIGHT)]
 
 
 def test_merge_reads_at_most_one_segment_ahead_per_channel():
@@ -67,7 +68,8 @@ def test_split_stereo_gives_each_channels_sentence_with_its_label(run_cli, share
     assert "horizon" not in by_speaker[LEFT] and "wizard" not in by_speaker[RIGHT]
     starts = [s["start"] for s in document["segments"]]
     assert starts == sorted(starts)
-    assert [s["id"] for s in document["segments"]] == list(range(1, len(starts) + 1))
+    assert [s["id"] for s in document["segments"]] == list(range(len(starts)))
+    assert_openai_document(document, words=False)  # each channel's seek and tokens kept through the merge
     assert document["settings"]["split_stereo"] is True
 
     lines = (tmp_path / "stereo_diarization.txt").read_text().splitlines()

@@ -24,6 +24,8 @@ from whisper_cli.writers import (
     make_writer,
 )
 
+from openai_shape import assert_openai_document
+
 INFO = TranscriptInfo(
     source="talk.wav",
     duration=7.0,
@@ -39,9 +41,9 @@ TWO_SEGMENTS = Transcript(
     INFO,
     (
         Segment(0, 0.0, 2.5, " Hello world.", avg_logprob=-0.25, no_speech_prob=0.01, compression_ratio=1.2,
-                temperature=0.0),
+                temperature=0.0, seek=0, tokens=(50364, 2425, 1002, 13, 50489)),
         Segment(1, 2.5, 6.84, " How are you?", avg_logprob=-0.5, no_speech_prob=0.02, compression_ratio=1.1,
-                temperature=0.2),
+                temperature=0.2, seek=250, tokens=(50364, 1012, 366, 291, 30, 50581)),
     ),
 )
 
@@ -99,10 +101,10 @@ def test_tsv_is_openai_whisper_style_with_integer_milliseconds():
 
 def test_jsonl_is_one_compact_object_per_segment():
     assert make_writer(OutputFormat.JSONL).render(TWO_SEGMENTS) == (
-        '{"id":0,"start":0.0,"end":2.5,"text":" Hello world.","avg_logprob":-0.25,"no_speech_prob":0.01,'
-        '"compression_ratio":1.2,"temperature":0.0,"suspect":false}\n'
-        '{"id":1,"start":2.5,"end":6.84,"text":" How are you?","avg_logprob":-0.5,"no_speech_prob":0.02,'
-        '"compression_ratio":1.1,"temperature":0.2,"suspect":false}\n'
+        '{"id":0,"seek":0,"start":0.0,"end":2.5,"text":" Hello world.","tokens":[50364,2425,1002,13,50489],'
+        '"avg_logprob":-0.25,"no_speech_prob":0.01,"compression_ratio":1.2,"temperature":0.0,"suspect":false}\n'
+        '{"id":1,"seek":250,"start":2.5,"end":6.84,"text":" How are you?","tokens":[50364,1012,366,291,30,50581],'
+        '"avg_logprob":-0.5,"no_speech_prob":0.02,"compression_ratio":1.1,"temperature":0.2,"suspect":false}\n'
     )
 
 
@@ -113,9 +115,17 @@ def test_json_is_openai_whisper_document_plus_provenance():
   "segments": [
     {
       "id": 0,
+      "seek": 0,
       "start": 0.0,
       "end": 2.5,
       "text": " Hello world.",
+      "tokens": [
+        50364,
+        2425,
+        1002,
+        13,
+        50489
+      ],
       "avg_logprob": -0.25,
       "no_speech_prob": 0.01,
       "compression_ratio": 1.2,
@@ -124,9 +134,18 @@ def test_json_is_openai_whisper_document_plus_provenance():
     },
     {
       "id": 1,
+      "seek": 250,
       "start": 2.5,
       "end": 6.84,
       "text": " How are you?",
+      "tokens": [
+        50364,
+        1012,
+        366,
+        291,
+        30,
+        50581
+      ],
       "avg_logprob": -0.5,
       "no_speech_prob": 0.02,
       "compression_ratio": 1.1,
@@ -135,7 +154,7 @@ def test_json_is_openai_whisper_document_plus_provenance():
     }
   ],
   "language": "en",
-  "schema_version": 1,
+  "schema_version": 2,
   "source": "talk.wav",
   "duration": 7.0,
   "language_probability": 0.98,
@@ -159,11 +178,25 @@ def test_json_segment_words_round_times_to_milliseconds():
         0, 0.12345, 1.98765, " Hi there", words=(Word(0.12345, 0.5004, " Hi", 0.75), Word(0.6, 1.98765, " there", 0.5))
     )
     assert render("jsonl", segment) == (
-        '{"id":0,"start":0.123,"end":1.988,"text":" Hi there","avg_logprob":null,"no_speech_prob":null,'
-        '"compression_ratio":null,"temperature":null,"suspect":false,"words":['
+        '{"id":0,"seek":0,"start":0.123,"end":1.988,"text":" Hi there","tokens":[],"avg_logprob":null,'
+        '"no_speech_prob":null,"compression_ratio":null,"temperature":null,"suspect":false,"words":['
         '{"start":0.123,"end":0.5,"word":" Hi","probability":0.75},'
         '{"start":0.6,"end":1.988,"word":" there","probability":0.5}]}\n'
     )
+
+
+def test_json_and_jsonl_segments_have_openai_whispers_keys_and_types():
+    worded = Segment(
+        0, 0.5, 1.5, " Hi there", words=(Word(0.5, 0.9, " Hi", 0.75), Word(0.9, 1.5, " there", 0.5)),
+        seek=0, tokens=(50389, 2421, 456, 50439), avg_logprob=-0.3, no_speech_prob=0.02, compression_ratio=0.8,
+        temperature=0.0, speaker="A",
+    )
+    for transcript, with_words in ((TWO_SEGMENTS, False), (Transcript(INFO, (worded,)), True)):
+        document = json.loads(make_writer(OutputFormat.JSON).render(transcript))
+        assert_openai_document(document, words=with_words)
+        lines = make_writer(OutputFormat.JSONL).render(transcript).splitlines()
+        assert [json.loads(line) for line in lines] == document["segments"]
+    assert document["segments"][0]["seek"] == 0 and document["segments"][0]["tokens"] == [50389, 2421, 456, 50439]
 
 
 def test_json_never_writes_nan_or_infinity():
@@ -199,7 +232,7 @@ def test_empty_transcript_json_has_no_segments_and_empty_text():
   "text": "",
   "segments": [],
   "language": null,
-  "schema_version": 1,
+  "schema_version": 2,
   "source": "silence.wav",
   "duration": 3.0,
   "language_probability": null,
@@ -296,7 +329,7 @@ def test_non_ascii_text_is_written_as_is():
         "Grüße aus München, Straße!\nこんにちは、世界。\nParty time 🎉👩‍👩‍👧\n"
     )
     assert render("jsonl", japanese) == (
-        '{"id":1,"start":1.5,"end":3.0,"text":"こんにちは、世界。","avg_logprob":null,"no_speech_prob":null,'
+        '{"id":1,"seek":0,"start":1.5,"end":3.0,"text":"こんにちは、世界。","tokens":[],"avg_logprob":null,"no_speech_prob":null,'
         '"compression_ratio":null,"temperature":null,"suspect":false}\n'
     )
     document = make_writer(OutputFormat.JSON).render(Transcript(INFO, (german, japanese, emoji)))
@@ -363,9 +396,9 @@ def test_speaker_labels_in_every_format():
     )
     assert render("tsv", alice, nobody) == "start\tend\ttext\n0\t1000\t[Alice] Hi, Bob.\n2000\t3000\tBye.\n"
     assert render("jsonl", alice, nobody) == (
-        '{"id":0,"start":0.0,"end":1.0,"text":" Hi, Bob.","speaker":"Alice","avg_logprob":null,'
+        '{"id":0,"seek":0,"start":0.0,"end":1.0,"text":" Hi, Bob.","tokens":[],"speaker":"Alice","avg_logprob":null,'
         '"no_speech_prob":null,"compression_ratio":null,"temperature":null,"suspect":false}\n'
-        '{"id":2,"start":2.0,"end":3.0,"text":" Bye.","avg_logprob":null,'
+        '{"id":2,"seek":0,"start":2.0,"end":3.0,"text":" Bye.","tokens":[],"avg_logprob":null,'
         '"no_speech_prob":null,"compression_ratio":null,"temperature":null,"suspect":false}\n'
     )
     parsed = webvtt.from_string(render("vtt", alice, bob), strict=True)

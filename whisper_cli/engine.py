@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import os
 from dataclasses import dataclass, field
-from typing import Iterator, Optional, Union
+from typing import Any, Iterator, Optional, Union
 
 import numpy as np
 
@@ -27,11 +27,21 @@ class TranscriptStream:
 
     `notes` gathers, as segments are decoded, what the user should be told (a collapsed repetition
     loop, channels in different languages); the engine never prints, so the caller reports them.
+    It also unpacks as faster-whisper's transcribe() result does: `segments, info = whisper(audio)`.
     """
 
     info: TranscriptInfo
     segments: Iterator[Segment]
     notes: list[str] = field(default_factory=list)
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter((self.segments, self.info))
+
+    def __len__(self) -> int:
+        return 2
+
+    def __getitem__(self, index: int) -> Any:
+        return (self.segments, self.info)[index]
 
     def take_notes(self) -> list[str]:
         """The notes added since the last call; call it while or after iterating the segments."""
@@ -41,7 +51,7 @@ class TranscriptStream:
 
 
 class Whisper:
-    """A loaded model: call it with audio to get a TranscriptStream."""
+    """A loaded model: call it with audio to get a TranscriptStream, or unpack that into (segments, info)."""
 
     def __init__(self, model, resolved: ResolvedModel, choice: DeviceChoice, cpu_threads: int):
         self._model = model
@@ -189,16 +199,19 @@ def get_whisper(
 
 
 def _convert_segments(raw_segments) -> Iterator[Segment]:
-    for raw in raw_segments:
+    """Our Segments, numbered from 0 as openai-whisper does (faster-whisper counts from 1)."""
+    for number, raw in enumerate(raw_segments):
         words = tuple(
             Word(start=w.start, end=w.end, text=w.word, probability=w.probability) for w in raw.words or ()
         )
         yield Segment(
-            id=raw.id,
+            id=number,
             start=raw.start,
             end=raw.end,
             text=raw.text,
             words=words,
+            seek=int(raw.seek),
+            tokens=tuple(int(token) for token in raw.tokens),
             avg_logprob=raw.avg_logprob,
             no_speech_prob=raw.no_speech_prob,
             compression_ratio=raw.compression_ratio,

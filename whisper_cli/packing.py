@@ -502,9 +502,10 @@ def _assign(tokenizer, reading: _Reading, options: DecodeOptions) -> _Outcome:
     outcome = _Outcome(segments={}, failed=dict(reading.failed))
     owned: dict[int, list[dict]] = {}
     for piece in reading.pieces:
+        text_tokens = [token for token in piece["tokens"] if token < tokenizer.eot]
         owner = _owner(window, piece["start"], piece["end"])
         if owner is not None:
-            owned.setdefault(owner, []).append(dict(piece, text=tokenizer.decode(piece["tokens"])))
+            owned.setdefault(owner, []).append(dict(piece, text=tokenizer.decode(text_tokens), text_tokens=text_tokens))
             continue
         words = piece.get("words") or []
         owners = [_word_owner(window, word) for word in words]
@@ -512,20 +513,15 @@ def _assign(tokenizer, reading: _Reading, options: DecodeOptions) -> _Outcome:
             for clip in _nearest(window, piece["start"], piece["end"]):
                 outcome.failed.setdefault(clip, "text outside every clip in its window")
             continue
-        # Consecutive words said in one clip make one piece of that clip.
-        for clip, run in itertools.groupby(zip(owners, words), key=lambda pair: pair[0]):
-            run_words = [word for _, word in run]
-            owned.setdefault(clip, []).append(
-                dict(
-                    start=run_words[0]["start"],
-                    end=run_words[-1]["end"],
-                    text="".join(word["word"] for word in run_words),
-                    words=run_words,
-                )
-            )
+        runs = _cut(tokenizer, text_tokens, owners, words)
+        if runs is None:
+            for clip in set(owners):
+                outcome.failed.setdefault(clip, "its words could not be matched to its tokens")
+            continue
+        for clip, run in runs:
+            owned.setdefault(clip, []).append(run)
 
     placements = {p.clip: p for p in window.placements}
-    temperature = options.temperature[0] if options.temperature else 0.0
     for clip, pieces in owned.items():
         if clip in outcome.failed:
             continue
@@ -533,33 +529,79 @@ def _assign(tokenizer, reading: _Reading, options: DecodeOptions) -> _Outcome:
         if options.compression_ratio_threshold is not None and compression_ratio > options.compression_ratio_threshold:
             outcome.failed[clip] = "its text failed the compression-ratio check"
             continue
-        p = placements[clip]
-        segments = []
-        for number, piece in enumerate(pieces, start=1):
-            start, end = p.relative(piece["start"]), p.relative(piece["end"])
-            words: tuple[Word, ...] = ()
-            if options.word_timestamps and piece.get("words"):
-                words = tuple(
-                    Word(p.relative(w["start"]), p.relative(w["end"]), w["word"], float(w["probability"]))
-                    for w in piece["words"]
-                )
-                # faster-whisper may leave the last word a few hundredths past its segment's end.
-                start, end = min(start, words[0].start), max(end, words[-1].end)
-            segments.append(
-                Segment(
-                    id=number,
-                    start=start,
-                    end=max(end, start),
-                    text=piece["text"],
-                    words=words,
-                    avg_logprob=reading.avg_logprob,  # the window's: CTranslate2 scores whole sequences
-                    no_speech_prob=reading.no_speech_prob,
-                    compression_ratio=compression_ratio,
-                    temperature=temperature,
-                )
-            )
-        outcome.segments[clip] = segments
+        outcome.segments[clip] = _clip_segments(tokenizer, placements[clip], pieces, reading, options, compression_ratio)
     return outcome
+
+
+def _cut(tokenizer, text_tokens: list[int], owners: list, words: list[dict]) -> Optional[list[tuple[int, dict]]]:
+    """A piece over several clips as (clip, piece) for each run of consecutive words said in one clip, each
+    with the tokens of its own text; None where the words are not the piece's tokens decoded in turn."""
+    grouped = itertools.groupby(zip(owners, words), key=lambda pair: pair[0])
+    runs = [(clip, [word for _, word in run]) for clip, run in grouped]
+    texts = ["".join(word["word"] for word in run_words) for _, run_words in runs]
+    tokens = _split_tokens(tokenizer, text_tokens, texts)
+    if tokens is None:
+        return None
+    return [
+        (clip, dict(start=run[0]["start"], end=run[-1]["end"], text=text, text_tokens=run_tokens, words=run))
+        for (clip, run), text, run_tokens in zip(runs, texts, tokens)
+    ]
+
+
+def _split_tokens(tokenizer, tokens: list[int], texts: list[str]) -> Optional[list[list[int]]]:
+    """`tokens` cut into consecutive runs that decode to each of `texts` in turn; None where they do not."""
+    runs: list[list[int]] = []
+    start = 0
+    for number, text in enumerate(texts):
+        end = len(tokens) if number == len(texts) - 1 else start  # the last run takes every token left
+        while tokenizer.decode(tokens[start:end]) != text:
+            end += 1
+            if end > len(tokens):
+                return None
+        runs.append(tokens[start:end])
+        start = end
+    return runs
+
+
+def _clip_segments(
+    tokenizer, p: _Placement, pieces: list[dict], reading: _Reading, options: DecodeOptions, compression_ratio: float
+) -> list[Segment]:
+    """One clip's pieces as Segments timed from the clip's start, numbered from 0."""
+    temperature = options.temperature[0] if options.temperature else 0.0
+    segments = []
+    for number, piece in enumerate(pieces):
+        start, end = p.relative(piece["start"]), p.relative(piece["end"])
+        words: tuple[Word, ...] = ()
+        if options.word_timestamps and piece.get("words"):
+            words = tuple(
+                Word(p.relative(w["start"]), p.relative(w["end"]), w["word"], float(w["probability"]))
+                for w in piece["words"]
+            )
+            # faster-whisper may leave the last word a few hundredths past its segment's end.
+            start, end = min(start, words[0].start), max(end, words[-1].end)
+        end = max(end, start)
+        segments.append(
+            Segment(
+                id=number,
+                start=start,
+                end=end,
+                text=piece["text"],
+                words=words,
+                # As if the clip had been decoded alone: its window starts with it, and its text sits
+                # between the timestamp tokens of its start and end.
+                seek=0,
+                tokens=(_timestamp_token(tokenizer, start), *piece["text_tokens"], _timestamp_token(tokenizer, end)),
+                avg_logprob=reading.avg_logprob,  # the window's: CTranslate2 scores whole sequences
+                no_speech_prob=reading.no_speech_prob,
+                compression_ratio=compression_ratio,
+                temperature=temperature,
+            )
+        )
+    return segments
+
+
+def _timestamp_token(tokenizer, seconds: float) -> int:
+    return tokenizer.timestamp_begin + round(seconds / _TIME_PRECISION_S)
 
 
 def _nearest(window: _Window, start: float, end: float) -> list[int]:

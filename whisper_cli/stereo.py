@@ -21,14 +21,14 @@ CHANNEL_NAMES = {LEFT: "left", RIGHT: "right"}
 
 
 def merge_channels(left: Iterable[Segment], right: Iterable[Segment]) -> Iterator[Segment]:
-    """Both channels' segments by start time (left first on a tie), labelled and numbered from 1.
+    """Both channels' segments by start time (left first on a tie), labelled and numbered from 0.
 
     Lazy: to yield a segment it needs the next segment of each channel, so at most one decoded segment
     per channel waits, and decoding alternates between the channels as the transcript moves on in time.
     Each channel's segments must come in order of start time, as faster-whisper yields them.
     """
     channels = (_labelled(left, LEFT), _labelled(right, RIGHT))
-    for number, segment in enumerate(heapq.merge(*channels, key=lambda segment: segment.start), start=1):
+    for number, segment in enumerate(heapq.merge(*channels, key=lambda segment: segment.start)):
         yield replace(segment, id=number)
 
 

@@ -21,6 +21,8 @@ class Segment:
     end: float
     text: str
     words: tuple[Word, ...] = ()
+    seek: int = 0  # where the window it was decoded in starts, in 10 ms frames (openai-whisper's seek)
+    tokens: tuple[int, ...] = ()  # the token ids decoded for it, timestamp tokens included
     avg_logprob: Optional[float] = None
     no_speech_prob: Optional[float] = None
     compression_ratio: Optional[float] = None

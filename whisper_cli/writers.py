@@ -20,7 +20,7 @@ from typing import Any, ClassVar, Iterator, Mapping, Optional, Sequence
 
 from .transcript import Segment, Transcript, TranscriptInfo
 
-JSON_SCHEMA_VERSION = 1  # bump when a key of the JSON document changes meaning or goes away
+JSON_SCHEMA_VERSION = 2  # bump when a key of the JSON document changes meaning or goes away
 
 
 class OutputFormat(str, Enum):
@@ -157,12 +157,14 @@ def _jsonable(value: Any) -> Any:
 
 
 def _segment_record(segment: Segment) -> dict[str, Any]:
-    """One segment as JSON data: openai-whisper's keys (less seek and tokens) plus ours."""
+    """One segment as JSON data: openai-whisper's keys plus ours (speaker, suspect)."""
     record: dict[str, Any] = {
         "id": segment.id,
+        "seek": segment.seek,
         "start": _time(segment.start),
         "end": _time(segment.end),
         "text": _valid_unicode(segment.text),
+        "tokens": list(segment.tokens),
     }
     if segment.speaker is not None:
         record["speaker"] = _valid_unicode(segment.speaker)
