@@ -15,6 +15,7 @@ from .device import COMPUTE_TYPES
 from .errors import EXIT_CODE_MEANINGS, ExitCode, StdoutClosed, UsageError, WhisperCliError
 from .help_format import GroupedHelpCommand
 from .models import BUNDLED_MODELS, MODEL_REPOS
+from .peer_flags import PeerFlagsCommand
 from .options import APPEND_PUNCTUATIONS, PREPEND_PUNCTUATIONS, check_usage, decode_options, parse_threshold, subtitle_layout
 from .inputs import help_text as inputs_help
 from .manifest import help_text as resume_help
@@ -425,13 +426,13 @@ def _print_version(value: bool) -> None:
 
 def _single_command_app() -> typer.Typer:
     app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, rich_markup_mode=None)
-    app.command(cls=GroupedHelpCommand, epilog=EPILOG)(transcribe)
+    app.command(cls=PeerFlagsCommand, epilog=EPILOG)(transcribe)
     return app
 
 
 def _multi_command_app() -> typer.Typer:
     app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, rich_markup_mode=None, no_args_is_help=True)
-    app.command("transcribe", cls=GroupedHelpCommand, epilog=EPILOG)(transcribe)
+    app.command("transcribe", cls=PeerFlagsCommand, epilog=EPILOG)(transcribe)
     app.command("probe", cls=GroupedHelpCommand)(probe_command)
     return app
 
