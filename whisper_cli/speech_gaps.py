@@ -8,6 +8,7 @@ uncovered stretches, so a transcript whose text covers the audio costs nothing.
 
 from __future__ import annotations
 
+import math
 from typing import Iterable
 
 import numpy as np
@@ -35,7 +36,7 @@ def speech_without_text(
     samples: np.ndarray, segments: Iterable[Segment], min_speech_s: float = MIN_SPEECH_S
 ) -> list[tuple[float, float]]:
     """Each uncovered stretch where the VAD hears more than `min_speech_s` of speech, from its first speech
-    to its last, in seconds rounded to 0.1."""
+    to its last, in seconds to 0.1."""
     gaps = uncovered(segments, len(samples) / SAMPLE_RATE, min_speech_s)
     if not gaps:
         return []
@@ -46,7 +47,8 @@ def speech_without_text(
         chunks = get_speech_timestamps(samples[round(start * SAMPLE_RATE) : round(end * SAMPLE_RATE)], VadOptions())
         if sum(chunk["end"] - chunk["start"] for chunk in chunks) / SAMPLE_RATE > min_speech_s:
             first, last = chunks[0]["start"] / SAMPLE_RATE, chunks[-1]["end"] / SAMPLE_RATE
-            found.append((round(start + first, 1), round(min(start + last, end), 1)))
+            # Rounded inwards, so that the stretch never reaches into a segment's text.
+            found.append((math.ceil((start + first) * 10) / 10, math.floor(min(start + last, end) * 10) / 10))
     return found
 
 
