@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import io
 import os
 import sys
@@ -85,3 +86,36 @@ def run_cli(capsysbinary, monkeypatch, reuse_loaded_model):
         return result
 
     return run
+
+
+@pytest.fixture
+def transcribe_calls(monkeypatch):
+    """Keyword arguments of every call to faster-whisper's transcribe(); the real one still runs."""
+    from faster_whisper import BatchedInferencePipeline, WhisperModel
+
+    calls: list[tuple[str, dict]] = []
+    for cls in (WhisperModel, BatchedInferencePipeline):
+        def spy(self, audio, _real=cls.transcribe, _name=cls.__name__, **kwargs):
+            calls.append((_name, copy.deepcopy(kwargs)))  # the batched pipeline edits vad_parameters in place
+            return _real(self, audio, **kwargs)
+
+        monkeypatch.setattr(cls, "transcribe", spy)
+    return calls
+
+
+@pytest.fixture(scope="session")
+def base_whisper(private_caches):
+    """The real bundled multilingual base model, loaded once for the whole session."""
+    from whisper_cli import get_whisper
+
+    return get_whisper("base", "int8", "cpu", 0)
+
+
+@pytest.fixture
+def run_base(run_cli, monkeypatch, base_whisper):
+    """run_cli, with `--model base` served by the module's loaded base model."""
+    from whisper_cli import engine
+
+    others = engine.get_whisper
+    monkeypatch.setattr(engine, "get_whisper", lambda name="base", *a, **k: base_whisper if name == "base" else others(name, *a, **k))
+    return lambda *args, **kwargs: run_cli(*args, "--model", "base", **kwargs)

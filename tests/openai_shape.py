@@ -26,9 +26,10 @@ SEGMENT_KEYS: dict[str, type] = {
 WORD_KEYS: dict[str, type] = {"word": str, "start": float, "end": float, "probability": float}
 DOCUMENT_KEYS: dict[str, type] = {"text": str, "segments": list, "language": str}
 # The keys README says are ours, beyond openai-whisper's.
-OUR_SEGMENT_KEYS = {"speaker", "suspect"}
+OUR_SEGMENT_KEYS = {"speaker", "suspect", "language"}
 OUR_DOCUMENT_KEYS = {
     "schema_version", "source", "duration", "language_probability", "model", "device", "compute_type", "settings",
+    "speech_without_text",
 }
 
 

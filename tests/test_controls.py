@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import json
 import re
 import subprocess
@@ -19,21 +18,6 @@ from whisper_cli.options import DecodeOptions
 MODEL = ("--model", TEST_MODEL)
 HELLO = SAMPLES / "hello.flac"  # 5.6 s: "This recording was transcribed on your own computer."
 GERMAN_CLIP = ("--clip-timestamps", "30,36")  # multilingual.mp3 is English, then German from 29.6 s
-
-
-@pytest.fixture
-def transcribe_calls(monkeypatch):
-    """Keyword arguments of every call to faster-whisper's transcribe(); the real one still runs."""
-    from faster_whisper import BatchedInferencePipeline, WhisperModel
-
-    calls: list[tuple[str, dict]] = []
-    for cls in (WhisperModel, BatchedInferencePipeline):
-        def spy(self, audio, _real=cls.transcribe, _name=cls.__name__, **kwargs):
-            calls.append((_name, copy.deepcopy(kwargs)))  # the batched pipeline edits vad_parameters in place
-            return _real(self, audio, **kwargs)
-
-        monkeypatch.setattr(cls, "transcribe", spy)
-    return calls
 
 
 @pytest.fixture(scope="module")
@@ -67,6 +51,7 @@ def test_every_sequential_flag_reaches_whisper_model_transcribe(run_cli, transcr
         "--log-prob-threshold", "none", "--no-speech-threshold", "0.7", "--no-condition-on-previous-text",
         "--initial-prompt", "A recording.", "--hotwords", "computer", "--suppress-tokens", "-1,11",
         "--word-timestamps", "--hallucination-silence-threshold", "2", "--clip-timestamps", "0,5",
+        "--no-suppress-blank", "--prepend-punctuations", "\"(", "--append-punctuations", "\".,",
     )
     expected = {
         "language": "en", "task": "transcribe", "beam_size": 2, "best_of": 3, "patience": 1.5, "length_penalty": 0.9,
@@ -74,7 +59,8 @@ def test_every_sequential_flag_reaches_whisper_model_transcribe(run_cli, transcr
         "compression_ratio_threshold": 2.0, "log_prob_threshold": None, "no_speech_threshold": 0.7,
         "condition_on_previous_text": False, "initial_prompt": "A recording.", "prefix": None, "hotwords": "computer",
         "suppress_tokens": [-1, 11], "word_timestamps": True, "hallucination_silence_threshold": 2.0,
-        "clip_timestamps": [0.0, 5.0], "vad_filter": False,
+        "clip_timestamps": [0.0, 5.0], "vad_filter": False, "suppress_blank": False, "prepend_punctuations": '"(',
+        "append_punctuations": '".,', "multilingual": False, "prompt_reset_on_temperature": 0.5,
     }
     [(engine, kwargs)] = transcribe_calls
     assert engine == "WhisperModel"
@@ -110,6 +96,77 @@ def test_batch_size_without_vad_decodes_audio_over_30_s_in_fixed_windows(run_cli
     assert document["settings"]["vad_filter"] is False
     assert "americans" in document["text"].lower() and "country" in document["text"].lower()
     assert max(segment["end"] for segment in document["segments"]) > 30
+
+
+def test_prompt_reset_on_temperature_reaches_whisper_model_transcribe(run_cli, transcribe_calls):
+    run_cli(HELLO, *MODEL, "--prompt-reset-on-temperature", "0.3")
+    [(_, kwargs)] = transcribe_calls
+    assert kwargs["prompt_reset_on_temperature"] == 0.3
+
+
+def test_peer_spellings_reach_whisper_model_transcribe_as_ours(run_cli, transcribe_calls):
+    result = run_cli(
+        HELLO, *MODEL, "--beam_size", "2", "--word_timestamps", "True", "--condition_on_previous_text", "False",
+        "--logprob_threshold", "None", "--suppress_blank", "False", "--output_format", "json",
+    )
+    [(_, kwargs)] = transcribe_calls
+    assert (kwargs["beam_size"], kwargs["word_timestamps"], kwargs["condition_on_previous_text"]) == (2, True, False)
+    assert kwargs["log_prob_threshold"] is None and kwargs["suppress_blank"] is False
+    assert "computer" in json.loads(result.stdout)["text"]
+
+
+@pytest.fixture(scope="module")
+def forty_seconds(tmp_path_factory, shared_samples) -> Path:
+    """40 s of English: the licence text of multilingual.mp3, then jfk.flac; two 30 s windows."""
+    path = tmp_path_factory.mktemp("carry") / "licence_then_jfk.wav"
+    subprocess.run(
+        ["ffmpeg", "-loglevel", "error", "-i", str(shared_samples / "multilingual.mp3"), "-i", str(shared_samples / "jfk.flac"),
+         "-filter_complex", "[0:a]atrim=0:29[a];[a][1:a]concat=n=2:v=0:a=1", "-ar", "16000", "-ac", "1", str(path)],
+        check=True,
+    )
+    return path
+
+
+@pytest.fixture
+def window_prompts(monkeypatch):
+    """The prompt of every window faster-whisper decodes sequentially; the real get_prompt still builds it."""
+    from faster_whisper import WhisperModel
+
+    prompts: list[list[int]] = []
+    real = WhisperModel.get_prompt
+
+    def spy(self, *args, **kwargs):
+        prompts.append(real(self, *args, **kwargs))
+        return prompts[-1]
+
+    monkeypatch.setattr(WhisperModel, "get_prompt", spy)
+    return prompts
+
+
+# A prompt of about 190 tokens: with the first window's text it is more than the half of the context a
+# prompt may take, so faster-whisper alone cuts it off the second window's prompt.
+LONG_PROMPT = "Glossary: " + ", ".join(f"term{i}" for i in range(60)) + "."
+
+
+@pytest.mark.parametrize(
+    "prompt, conditioning", [("A licence, then a speech.", "--no-condition-on-previous-text"), (LONG_PROMPT, "--condition-on-previous-text")]
+)
+@pytest.mark.parametrize("carry", [False, True])
+def test_carry_initial_prompt_starts_every_windows_prompt(run_cli, tiny_whisper, window_prompts, forty_seconds, prompt, conditioning, carry):
+    result = run_cli(forty_seconds, *MODEL, "--initial-prompt", prompt, conditioning, *(["--carry-initial-prompt"] if carry else []))
+    assert "permission is hereby granted" in result.stdout.lower() and "ask not what" in result.stdout.lower()
+    tokenizer = _tokenizer(tiny_whisper)
+    carried = [tokenizer.sot_prev, *tokenizer.encode(" " + prompt)]
+    starts = [window[: len(carried)] == carried for window in window_prompts]
+    assert len(starts) >= 2 and starts[0]  # the first window is prompted with it either way
+    # With the long prompt, this also holds the text before it to what is left of half the context.
+    assert starts[1:] == [carry] * (len(starts) - 1)
+
+
+def _tokenizer(whisper):
+    from faster_whisper.tokenizer import Tokenizer
+
+    return Tokenizer(whisper.model.hf_tokenizer, whisper.is_multilingual, task="transcribe", language="en")
 
 
 # --- each control takes effect ------------------------------------------------------------------
@@ -192,6 +249,14 @@ def test_english_only_model_refuses_other_languages(run_cli, tiny_whisper):
         (("--max-line-count", "2", "-f", "srt"), "--max-line-count"),
         (("--temperature", "0,1", "--temperature-increment-on-fallback", "0.1"), "--temperature-increment-on-fallback"),
         (("--suppress-tokens", "eleven"), "--suppress-tokens"),
+        (("--carry-initial-prompt",), "--carry-initial-prompt"),
+        (("--carry-initial-prompt", "--initial-prompt", "Hi.", "--batch-size", "2"), "--carry-initial-prompt"),
+        (("--append-punctuations", ".,"), "--append-punctuations"),
+        (("--prompt-reset-on-temperature", "0.3", "--no-condition-on-previous-text"), "--prompt-reset-on-temperature"),
+        (("--multilingual",), "--multilingual"),  # tiny.en is English-only
+        (("--model_dir", "models"), "--model_dir"),
+        (("--batch_size", "4"), "--batch_size"),
+        (("--vad_filter", "yes"), "--vad_filter"),
     ],
 )
 def test_incompatible_combinations_are_one_line_usage_errors(run_cli, args, flag):
@@ -199,23 +264,6 @@ def test_incompatible_combinations_are_one_line_usage_errors(run_cli, args, flag
 
 
 # --- multilingual: the bundled base model --------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def base_whisper(private_caches):
-    from whisper_cli import get_whisper
-
-    return get_whisper("base", "int8", "cpu", 0)
-
-
-@pytest.fixture
-def run_base(run_cli, monkeypatch, base_whisper):
-    """run_cli, with `--model base` served by the module's loaded base model."""
-    from whisper_cli import engine
-
-    others = engine.get_whisper
-    monkeypatch.setattr(engine, "get_whisper", lambda name="base", *a, **k: base_whisper if name == "base" else others(name, *a, **k))
-    return lambda *args, **kwargs: run_cli(*args, "--model", "base", **kwargs)
 
 
 def test_language_by_name_transcribes_german(run_base, shared_samples):

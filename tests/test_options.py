@@ -25,12 +25,10 @@ from whisper_cli.options import (
 )
 from whisper_cli.writers import OutputFormat, SubtitleLayout
 
-OURS = {"batch_size", "split_stereo"}  # fields that are not transcribe() parameters
-# transcribe() parameters deliberately left at faster-whisper's defaults; a new one in an upgrade shows up here.
-NOT_EXPOSED = {
-    "log_progress", "prompt_reset_on_temperature", "suppress_blank", "without_timestamps", "max_initial_timestamp",
-    "prepend_punctuations", "append_punctuations", "multilingual", "max_new_tokens", "chunk_length",
-}
+OURS = {"batch_size", "split_stereo", "carry_initial_prompt"}  # fields that are not transcribe() parameters
+# transcribe() parameters deliberately left at faster-whisper's defaults (neither peer exposes them); a new one
+# in an upgrade shows up here.
+NOT_EXPOSED = {"log_progress", "without_timestamps", "max_initial_timestamp", "max_new_tokens", "chunk_length"}
 
 # Options that change every engine argument from its default, sequential and batched.
 SEQUENTIAL = DecodeOptions(
@@ -38,7 +36,8 @@ SEQUENTIAL = DecodeOptions(
     repetition_penalty=1.1, no_repeat_ngram_size=3, temperature=(0.0, 0.5), compression_ratio_threshold=2.0,
     log_prob_threshold=None, no_speech_threshold=0.7, condition_on_previous_text=False, initial_prompt="Hi.",
     hotwords="ComfyUI", suppress_tokens=(), word_timestamps=True, hallucination_silence_threshold=2.0,
-    clip_timestamps=(1.0, 4.0),
+    clip_timestamps=(1.0, 4.0), suppress_blank=False, prepend_punctuations="(",
+    append_punctuations=".",
 )
 BATCHED = DecodeOptions(
     batch_size=4, vad_filter=True, vad_parameters=VadOptions(0.4, 100, 500, 200, 20.0), prefix=None,
@@ -61,6 +60,14 @@ def test_every_decode_option_is_a_parameter_of_whisper_model_transcribe():
     assert names <= set(sequential.parameters)
     assert names <= set(batched.parameters)
     assert set(sequential.parameters) - names - {"self", "audio"} == NOT_EXPOSED
+
+
+def test_defaults_are_faster_whispers():
+    sequential, _ = _transcribe_signatures()
+    default = DecodeOptions()
+    for name in ("beam_size", "best_of", "prompt_reset_on_temperature", "suppress_blank", "prepend_punctuations",
+                 "append_punctuations", "multilingual", "condition_on_previous_text", "word_timestamps"):
+        assert getattr(default, name) == sequential.parameters[name].default, name
 
 
 def test_vad_options_are_faster_whispers_vad_options():
@@ -167,6 +174,104 @@ def test_flags_named_unlike_their_fields_land_in_them():
     assert options.language == "de"
 
 
+# --- the peers' spellings -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "peer, ours",
+    [
+        (("--beam_size", "2", "--best_of", "3", "--length_penalty", "0.9"), ("--beam-size", "2", "--best-of", "3", "--length-penalty", "0.9")),
+        (("--output_dir", "out", "--output_format", "srt", "--compute_type", "int8"), ("-o", "out", "-f", "srt", "--compute-type", "int8")),
+        (("--model_directory", "/models/x", "--threads", "3", "--local_files_only", "True"), ("-m", "/models/x", "--cpu-threads", "3", "--offline")),
+        (("--local_files_only", "False"), ()),
+        (("--vad_filter", "True", "--vad_threshold", "0.3", "--vad_min_speech_duration_ms", "200",
+          "--vad_max_speech_duration_s", "20", "--vad_min_silence_duration_ms", "500"),
+         ("--vad", "--vad-threshold", "0.3", "--min-speech-ms", "200", "--max-speech-s", "20", "--min-silence-ms", "500")),
+        (("--vad_filter", "false"), ("--no-vad",)),
+        (("--condition_on_previous_text", "False", "--prompt_reset_on_temperature", "0.5"), ("--no-condition-on-previous-text",)),
+        (("--logprob_threshold", "None", "--compression_ratio_threshold", "2", "--no_speech_threshold", "0.7"),
+         ("--log-prob-threshold", "none", "--compression-ratio-threshold", "2", "--no-speech-threshold", "0.7")),
+        (("--temperature_increment_on_fallback", "None"), ("--temperature-increment-on-fallback", "0")),
+        (("--word_timestamps", "True", "--highlight_words", "True", "--max_line_width", "40", "--max_line_count", "2",
+          "--max_words_per_line", "None", "--prepend_punctuations", "(", "--append_punctuations", ".", "-f", "srt"),
+         ("--word-timestamps", "--highlight-words", "--max-line-width", "40", "--max-line-count", "2",
+          "--prepend-punctuations", "(", "--append-punctuations", ".", "-f", "srt")),
+        (("--suppress_blank", "False", "--suppress_tokens", "-1,11", "--initial_prompt", "Hi.", "--carry_initial_prompt", "True"),
+         ("--no-suppress-blank", "--suppress-tokens", "-1,11", "--initial-prompt", "Hi.", "--carry-initial-prompt")),
+        (("--repetition_penalty", "1.1", "--no_repeat_ngram_size", "3", "--clip_timestamps", "0,5"),
+         ("--repetition-penalty", "1.1", "--no-repeat-ngram-size", "3", "--clip-timestamps", "0,5")),
+        (("--hallucination_silence_threshold", "2", "--word_timestamps", "True"), ("--hallucination-silence-threshold", "2", "--word-timestamps")),
+        (("--batched", "True"), ("--batch-size", "8")),
+        (("--batched", "True", "--batch_size", "4"), ("--batch-size", "4")),
+        (("--batched", "False"), ()),
+        (("--multilingual", "True"), ("--multilingual",)),
+        (("--multilingual", "False"), ()),
+        (("--language", "None", "--beam_size=1"), ("--beam-size", "1")),
+    ],
+)
+def test_peer_spellings_parse_to_the_same_options(peer, ours):
+    assert _parsed(*peer) == _parsed(*ours)
+    assert _parsed(*peer) != _parsed() or not ours  # the peer's flags were not dropped
+
+
+def _parsed(*args: str) -> tuple:
+    """What the command makes of its arguments: DecodeOptions and every other parameter as parsed."""
+    params = _command_params(*args)
+    return decode_options(params), {key: value for key, value in params.items() if key != "language"}
+
+
+def test_a_peer_spelling_as_the_value_of_an_option_stays_a_value():
+    params = _command_params("--initial-prompt", "--beam_size", "-qf", "--vad_filter")
+    assert params["initial_prompt"] == "--beam_size" and params["output_format"] == ("--vad_filter",)
+    assert params["beam_size"] == 5 and params["quiet"] is True
+
+
+def test_every_peer_spelling_becomes_an_option_of_the_command():
+    import typer
+
+    from whisper_cli.cli import _single_command_app
+    from whisper_cli.peer_flags import PEER_FLAGS
+
+    command = typer.main.get_command(_single_command_app())
+    ours = {name for param in command.params for name in [*param.opts, *param.secondary_opts]}
+    for peer, entry in PEER_FLAGS.items():
+        assert {entry.ours, *(entry.on or "").split()[:1], *(entry.off or "").split()[:1]} <= ours, peer
+        assert peer not in ours  # a hidden spelling, not an option
+
+
+@pytest.mark.parametrize("peer", ["--model_dir", "--verbose", "--fp16", "--device_index", "--hf_token"])
+def test_peer_flags_that_mean_something_else_here_are_refused(peer):
+    with pytest.raises(UsageError) as raised:
+        _command_params(peer, "x")
+    assert raised.value.subject == peer
+
+
+def test_peer_spellings_are_hidden_from_help():
+    import re
+    import subprocess
+    import sys
+
+    from whisper_cli.peer_flags import PEER_FLAGS
+
+    help_text = subprocess.run(
+        [sys.executable, "-m", "whisper_cli", "--help"], capture_output=True, text=True, check=True, timeout=120
+    ).stdout
+    for flag in ("--multilingual", "--carry-initial-prompt", "--suppress-blank", "--prompt-reset-on-temperature",
+                 "--prepend-punctuations", "--append-punctuations"):
+        assert flag in help_text
+    assert not re.findall(r"--[a-z]+_[a-z_]+", help_text)
+    assert not [flag for flag in PEER_FLAGS if flag in help_text]
+
+
+def test_readme_shows_the_table_of_peer_flags():
+    from pathlib import Path
+
+    from whisper_cli.peer_flags import markdown_table
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    assert markdown_table() in readme
+
+
 # --- parsers ------------------------------------------------------------------------------------
 
 
@@ -212,7 +317,7 @@ def test_thresholds_take_none_to_turn_a_check_off():
 
 
 @pytest.mark.parametrize("value, code", [("de", "de"), ("DE", "de"), ("German", "de"), ("haitian creole", "ht"),
-                                         ("Mandarin", "zh"), ("yue", "yue"), ("auto", None), (None, None)])
+                                         ("Mandarin", "zh"), ("yue", "yue"), ("auto", None), ("None", None), (None, None)])
 def test_language_is_a_code_or_an_english_name(value, code):
     assert parse_language(value) == code
 
@@ -249,6 +354,11 @@ def test_language_table_matches_faster_whispers_tokenizer():
         (DecodeOptions(beam_size=0), "--beam-size"),
         (DecodeOptions(language="xx"), "--language"),
         (DecodeOptions(task="summarise"), "--task"),
+        (DecodeOptions(multilingual=True, language="de"), "--multilingual"),
+        (DecodeOptions(carry_initial_prompt=True), "--carry-initial-prompt"),
+        (DecodeOptions(carry_initial_prompt=True, initial_prompt="Hi.", batch_size=2), "--carry-initial-prompt"),
+        (DecodeOptions(prepend_punctuations="("), "--prepend-punctuations"),
+        (DecodeOptions(prompt_reset_on_temperature=0.2, condition_on_previous_text=False), "--prompt-reset-on-temperature"),
     ],
 )
 def test_incompatible_or_invalid_options_are_usage_errors_naming_the_flag(options, flag):
@@ -284,6 +394,7 @@ def test_layout_for_several_formats_needs_only_one_subtitle_format():
         (DecodeOptions(language="de"), "--language"),
         (DecodeOptions(task="translate"), "--task"),
         (DecodeOptions(language_detection_segments=2), "--detect-language-segments"),
+        (DecodeOptions(multilingual=True), "--multilingual"),
     ],
 )
 def test_english_only_model_name_rejects_other_languages_before_loading(options, flag):
@@ -297,10 +408,10 @@ def test_english_only_model_name_rejects_other_languages_before_loading(options,
 def test_batched_mode_warns_once_about_each_changed_setting_it_ignores():
     options = DecodeOptions(
         batch_size=4, vad_filter=True, temperature=(0.0, 0.5), no_speech_threshold=None,
-        vad_parameters=VadOptions(max_speech_duration_s=20.0),
+        vad_parameters=VadOptions(max_speech_duration_s=20.0), prompt_reset_on_temperature=0.3,
     )
     [warning] = check_usage(options)
-    for flag in ("--temperature fallback", "--no-speech-threshold", "--max-speech-s"):
+    for flag in ("--temperature fallback", "--no-speech-threshold", "--max-speech-s", "--prompt-reset-on-temperature"):
         assert flag in warning
     assert "--log-prob-threshold" not in warning
     assert check_usage(DecodeOptions(batch_size=4)) == []  # the defaults are not the user's doing

@@ -15,7 +15,8 @@ from .device import COMPUTE_TYPES
 from .errors import EXIT_CODE_MEANINGS, ExitCode, StdoutClosed, UsageError, WhisperCliError
 from .help_format import GroupedHelpCommand
 from .models import BUNDLED_MODELS, MODEL_REPOS
-from .options import check_usage, decode_options, parse_threshold, subtitle_layout
+from .peer_flags import PeerFlagsCommand
+from .options import APPEND_PUNCTUATIONS, PREPEND_PUNCTUATIONS, check_usage, decode_options, parse_threshold, subtitle_layout
 from .inputs import help_text as inputs_help
 from .manifest import help_text as resume_help
 from .progress import LogFormat
@@ -207,6 +208,14 @@ def transcribe(
             rich_help_panel=LANGUAGE_PANEL,
         ),
     ] = 0.5,
+    multilingual: Annotated[
+        bool,
+        typer.Option(
+            "--multilingual", help="Detect the language of every 30 s window (speech that switches language); "
+            "each segment's language in JSON/JSONL.",
+            rich_help_panel=LANGUAGE_PANEL,
+        ),
+    ] = False,
     beam_size: Annotated[int, typer.Option(metavar="N", min=1, help="Beam width at temperature 0.", rich_help_panel=DECODE_PANEL)] = 5,
     best_of: Annotated[int, typer.Option(metavar="N", min=1, help="Candidates sampled at a temperature above 0.", rich_help_panel=DECODE_PANEL)] = 5,
     patience: Annotated[float, typer.Option(metavar="FACTOR", min=0.0, help="Beam search patience factor.", rich_help_panel=DECODE_PANEL)] = 1.0,
@@ -220,6 +229,13 @@ def transcribe(
     initial_prompt: Annotated[
         Optional[str], typer.Option(metavar="TEXT", help="Text that primes the first window: names, spelling, punctuation style.", rich_help_panel=DECODE_PANEL)
     ] = None,
+    carry_initial_prompt: Annotated[
+        bool,
+        typer.Option(
+            "--carry-initial-prompt", help="Prompt every window with --initial-prompt, not only the first (as openai-whisper).",
+            rich_help_panel=DECODE_PANEL,
+        ),
+    ] = False,
     prefix: Annotated[Optional[str], typer.Option(metavar="TEXT", help="Text the transcript starts with.", rich_help_panel=DECODE_PANEL)] = None,
     hotwords: Annotated[Optional[str], typer.Option(metavar="TEXT", help="Words or phrases to favour: names, jargon.", rich_help_panel=DECODE_PANEL)] = None,
     suppress_tokens: Annotated[
@@ -229,6 +245,13 @@ def transcribe(
             rich_help_panel=DECODE_PANEL,
         ),
     ] = "-1",
+    suppress_blank: Annotated[
+        bool,
+        typer.Option(
+            "--suppress-blank/--no-suppress-blank", help="Never start a window's text with a blank or its end.",
+            rich_help_panel=DECODE_PANEL,
+        ),
+    ] = True,
     clip_timestamps: Annotated[
         Optional[str],
         typer.Option(
@@ -276,6 +299,14 @@ def transcribe(
             help="Prompt each window with the text before it; off resists repetition loops.", rich_help_panel=FALLBACK_PANEL,
         ),
     ] = True,
+    prompt_reset_on_temperature: Annotated[
+        float,
+        typer.Option(
+            metavar="T", min=0.0, max=1.0,
+            help="A window that needed a temperature above T prompts the next one with no previous text.",
+            rich_help_panel=FALLBACK_PANEL,
+        ),
+    ] = 0.5,
     hallucination_silence_threshold: Annotated[
         Optional[float],
         typer.Option(
@@ -290,6 +321,14 @@ def transcribe(
     highlight_words: Annotated[
         bool, typer.Option(help="Underline each word in srt/vtt as it is spoken (needs --word-timestamps).", rich_help_panel=WORDS_PANEL)
     ] = False,
+    prepend_punctuations: Annotated[
+        str,
+        typer.Option(metavar="CHARS", help="Punctuation joined to the word after it.", rich_help_panel=WORDS_PANEL),
+    ] = PREPEND_PUNCTUATIONS,
+    append_punctuations: Annotated[
+        str,
+        typer.Option(metavar="CHARS", help="Punctuation joined to the word before it.", rich_help_panel=WORDS_PANEL),
+    ] = APPEND_PUNCTUATIONS,
     max_line_width: Annotated[
         Optional[int], typer.Option(min=1, metavar="CHARS", help="Break lines at words within this many characters.", rich_help_panel=LAYOUT_PANEL)
     ] = None,
@@ -387,13 +426,13 @@ def _print_version(value: bool) -> None:
 
 def _single_command_app() -> typer.Typer:
     app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, rich_markup_mode=None)
-    app.command(cls=GroupedHelpCommand, epilog=EPILOG)(transcribe)
+    app.command(cls=PeerFlagsCommand, epilog=EPILOG)(transcribe)
     return app
 
 
 def _multi_command_app() -> typer.Typer:
     app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, rich_markup_mode=None, no_args_is_help=True)
-    app.command("transcribe", cls=GroupedHelpCommand, epilog=EPILOG)(transcribe)
+    app.command("transcribe", cls=PeerFlagsCommand, epilog=EPILOG)(transcribe)
     app.command("probe", cls=GroupedHelpCommand)(probe_command)
     return app
 

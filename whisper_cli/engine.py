@@ -5,13 +5,14 @@ from __future__ import annotations
 import dataclasses
 import os
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Optional, Union
+from typing import Any, Callable, Iterator, Optional, Union
 
 import numpy as np
 
 from .audio import SAMPLE_RATE, load_audio
 from .device import DeviceChoice, probe, usable_cpu_cores
 from .errors import ModelError
+from .languages import language_name
 from .models import ResolvedModel, resolve_model
 from .options import DecodeOptions
 from .quality import checked
@@ -85,8 +86,10 @@ class Whisper:
         elif options.split_stereo:
             raise ValueError("split_stereo needs (left, right) samples, as load_audio(..., split_stereo=True) gives")
         else:
-            raw_segments, raw_info = self._transcribe(audio, options)
-            segments = checked(_convert_segments(raw_segments), notes.append)
+            raw_segments, raw_info, prompts = self._transcribe(audio, options)
+            segments = checked(_convert_segments(raw_segments, _window_language(prompts, options)), notes.append)
+            if options.multilingual:
+                segments = _language_changes(segments, raw_info.language, notes.append)
         info = TranscriptInfo(
             source=source or "<audio>",
             duration=float(raw_info.duration),
@@ -97,7 +100,24 @@ class Whisper:
             compute_type=self.choice.compute_type,
             settings=options.as_record(),
         )
-        return TranscriptStream(info, segments, notes)
+        stream = TranscriptStream(info, segments, notes)
+        if not isinstance(audio, tuple) and not options.multilingual and not options.clip_timestamps:
+            stream.segments = self._watch_for_skipped_speech(stream, segments, audio, options)
+        return stream
+
+    def _watch_for_skipped_speech(self, stream: TranscriptStream, segments, samples: np.ndarray, options: DecodeOptions):
+        """`segments`; after the last, a note for each stretch of speech that got no text, also recorded in
+        stream.info.speech_without_text."""
+        from .speech_gaps import hint, speech_without_text
+
+        seen = []
+        for segment in segments:
+            seen.append(segment)
+            yield segment
+        found = speech_without_text(samples, seen)
+        for stretch in found:
+            stream.notes.append(hint(stretch, self.resolved.name, self.is_multilingual, options.language is not None))
+        stream.info = dataclasses.replace(stream.info, speech_without_text=tuple(found))
 
     def _transcribe(self, samples: np.ndarray, options: DecodeOptions):
         """faster-whisper's lazy (segments, info) for one channel."""
@@ -107,8 +127,11 @@ class Whisper:
             # One pipeline per call: it keeps word-timing state between batches, which two channels
             # decoded in turn must not share.
             engine = BatchedInferencePipeline(self._model)
+            prompts = None
         else:
-            engine = self._model
+            from .prompts import prompted_model
+
+            engine, prompts = prompted_model(self._model, options)
         guess = self._detect_language_cheaply(samples, options)
         if guess is not None:
             options = dataclasses.replace(options, language=guess.language)
@@ -117,7 +140,7 @@ class Whisper:
             raw_info = dataclasses.replace(
                 raw_info, language_probability=guess.probability, all_language_probs=guess.all_probs
             )
-        return raw_segments, raw_info
+        return raw_segments, raw_info, prompts
 
     def _detect_language_cheaply(self, samples: np.ndarray, options: DecodeOptions):
         """Detect on the clip's own frames instead of letting faster-whisper do it.
@@ -149,7 +172,9 @@ class Whisper:
         left, right = channels
         if same_channels(left, right):
             notes.append("--split-stereo: both channels hold the same audio (a mono recording?), so it is transcribed twice")
-        (left_raw, left_info), (right_raw, right_info) = self._transcribe(left, options), self._transcribe(right, options)
+        (left_raw, left_info, left_prompts), (right_raw, right_info, right_prompts) = (
+            self._transcribe(left, options), self._transcribe(right, options)
+        )
         labelled = {LEFT: left_info, RIGHT: right_info}
         if options.language is None and left_info.language != right_info.language:
             notes.append(
@@ -160,8 +185,8 @@ class Whisper:
                 )
             )
         segments = merge_channels(
-            checked(_convert_segments(left_raw), notes.append, LEFT),
-            checked(_convert_segments(right_raw), notes.append, RIGHT),
+            checked(_convert_segments(left_raw, _window_language(left_prompts, options)), notes.append, LEFT),
+            checked(_convert_segments(right_raw, _window_language(right_prompts, options)), notes.append, RIGHT),
         )
         return segments, max((left_info, right_info), key=lambda info: info.language_probability)
 
@@ -198,7 +223,23 @@ def get_whisper(
     return Whisper(model, resolved, choice, threads)
 
 
-def _convert_segments(raw_segments) -> Iterator[Segment]:
+def _window_language(prompts, options: DecodeOptions) -> Callable[[], Optional[str]]:
+    """The language of the window being decoded, where it is detected per window (--multilingual)."""
+    if prompts is None or not options.multilingual:
+        return lambda: None
+    return lambda: prompts.language
+
+
+def _language_changes(segments: Iterator[Segment], language: Optional[str], note: Callable[[str], None]) -> Iterator[Segment]:
+    """The segments, with a note wherever the language differs from the one before."""
+    for segment in segments:
+        if segment.language is not None and segment.language != language:
+            note(f"{segment.start:.1f} s: language changes from {language_name(language)} to {language_name(segment.language)}")
+            language = segment.language
+        yield segment
+
+
+def _convert_segments(raw_segments, window_language: Callable[[], Optional[str]] = lambda: None) -> Iterator[Segment]:
     """Our Segments, numbered from 0 as openai-whisper does (faster-whisper counts from 1)."""
     for number, raw in enumerate(raw_segments):
         words = tuple(
@@ -216,5 +257,6 @@ def _convert_segments(raw_segments) -> Iterator[Segment]:
             no_speech_prob=raw.no_speech_prob,
             compression_ratio=raw.compression_ratio,
             temperature=raw.temperature,
+            language=window_language(),
         )
 

@@ -45,7 +45,11 @@ VAD_FLAGS = {
     "max_speech_duration_s": "--max-speech-s",
 }
 
-_NOT_ENGINE_KWARGS = ("batch_size", "split_stereo")
+# Ours, not transcribe() parameters: the engine does them (see DecodeOptions).
+_NOT_ENGINE_KWARGS = ("batch_size", "split_stereo", "carry_initial_prompt")
+# faster-whisper's (and openai-whisper's) defaults: punctuation merged into the next / previous word.
+PREPEND_PUNCTUATIONS = "\"'“¿([{-"
+APPEND_PUNCTUATIONS = "\"'.。,，!！?？:：”)]}、"
 
 
 @dataclass(frozen=True)
@@ -65,11 +69,16 @@ class DecodeOptions:
     log_prob_threshold: Optional[float] = -1.0
     no_speech_threshold: Optional[float] = 0.6
     condition_on_previous_text: bool = True
+    prompt_reset_on_temperature: float = 0.5  # a window decoded above this temperature prompts the next with nothing
     initial_prompt: Optional[str] = None
     prefix: Optional[str] = None
     hotwords: Optional[str] = None
+    suppress_blank: bool = True  # no blank or end-of-text as a window's first token
     suppress_tokens: tuple[int, ...] = (-1,)  # -1: Whisper's default set of symbols
     word_timestamps: bool = False
+    prepend_punctuations: str = PREPEND_PUNCTUATIONS
+    append_punctuations: str = APPEND_PUNCTUATIONS
+    multilingual: bool = False  # detect the language of every 30 s window
     hallucination_silence_threshold: Optional[float] = None  # seconds
     clip_timestamps: tuple[float, ...] = ()  # seconds: start,end,start,end...; a last start runs to the end
     vad_filter: bool = False
@@ -77,9 +86,11 @@ class DecodeOptions:
     language_detection_threshold: float = 0.5
     language_detection_segments: int = 1  # 30 s windows to try until one passes the threshold
     # Not transcribe() parameters: 0 decodes sequentially, N > 0 uses BatchedInferencePipeline;
-    # split_stereo transcribes left and right channels apart and merges them with speaker labels.
+    # split_stereo transcribes left and right channels apart and merges them with speaker labels;
+    # carry_initial_prompt prompts every window with initial_prompt, as openai-whisper's (prompts.py).
     batch_size: int = 0
     split_stereo: bool = False
+    carry_initial_prompt: bool = False
 
     def validate(self) -> None:
         """Raise UsageError for a value out of range or a combination faster-whisper would ignore."""
@@ -108,6 +119,7 @@ class DecodeOptions:
             raise UsageError("--hotwords", "has no effect with --prefix (faster-whisper drops hotwords when a prefix is given)")
         if self.hallucination_silence_threshold is not None and not self.word_timestamps:
             raise UsageError("--hallucination-silence-threshold", "needs --word-timestamps (it finds silences between words)")
+        self._check_new_controls()
         if self.language is not None and self.language_detection_flag:
             raise UsageError(self.language_detection_flag, "language detection is off when --language is given")
         if not self.vad_filter and self.vad_parameters != VadOptions():
@@ -115,6 +127,25 @@ class DecodeOptions:
         if self.clip_timestamps and self.vad_filter:
             raise UsageError("--clip-timestamps", "cannot be combined with --vad (the clips already choose what to decode)")
         _check_clips(self.clip_timestamps, batched=bool(self.batch_size))
+
+    def _check_new_controls(self) -> None:
+        default = DecodeOptions()
+        for flag, changed in (
+            ("--prepend-punctuations", self.prepend_punctuations != default.prepend_punctuations),
+            ("--append-punctuations", self.append_punctuations != default.append_punctuations),
+        ):
+            if changed and not self.word_timestamps:
+                raise UsageError(flag, "needs --word-timestamps (it decides which word a punctuation mark joins)")
+        if self.prompt_reset_on_temperature != default.prompt_reset_on_temperature and not self.condition_on_previous_text:
+            raise UsageError("--prompt-reset-on-temperature", "has no effect with --no-condition-on-previous-text")
+        if self.carry_initial_prompt and self.initial_prompt is None:
+            raise UsageError("--carry-initial-prompt", "needs --initial-prompt")
+        if self.carry_initial_prompt and self.batch_size:
+            raise UsageError(
+                "--carry-initial-prompt", "has no effect with --batch-size (the batched pipeline prompts every window with it)"
+            )
+        if self.multilingual and self.language is not None:
+            raise UsageError("--multilingual", "detects the language of every window, so --language would be ignored")
 
     @property
     def language_detection_flag(self) -> Optional[str]:
@@ -137,6 +168,8 @@ class DecodeOptions:
             )
         if self.task == "translate":
             raise UsageError("--task", f"model {model} is English-only and cannot translate; use a multilingual model such as base")
+        if self.multilingual:
+            raise UsageError("--multilingual", f"model {model} is English-only; use a multilingual model such as base")
         if self.language_detection_flag:
             raise UsageError(self.language_detection_flag, f"model {model} is English-only, so there is no language to detect")
 
@@ -153,6 +186,7 @@ class DecodeOptions:
             ("log_prob_threshold", "--log-prob-threshold"),
             ("no_speech_threshold", "--no-speech-threshold"),
             ("hallucination_silence_threshold", "--hallucination-silence-threshold"),
+            ("prompt_reset_on_temperature", "--prompt-reset-on-temperature"),
         ):
             if getattr(self, name) != getattr(default, name):
                 ignored.append(flag)
@@ -276,8 +310,8 @@ def check_usage(
 
 
 def parse_language(value: Optional[str]) -> Optional[str]:
-    """A code or English name ("de", "German") -> code; None or "auto" detects the language."""
-    if value is None or value.strip().lower() in ("", "auto"):
+    """A code or English name ("de", "German") -> code; None, "auto" or "None" (as the peers) detects it."""
+    if value is None or value.strip().lower() in ("", "auto", "none"):
         return None
     code = language_code(value)
     if code is None:

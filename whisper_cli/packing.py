@@ -319,11 +319,6 @@ def _pack(members: list[int], frames: dict[int, int], gap_frames: int, capacity:
 
 # --- decoding ----------------------------------------------------------------------------------------
 
-# faster-whisper's transcribe() defaults, which the normal path uses too.
-_PREPEND_PUNCTUATIONS = "\"'“¿([{-"
-_APPEND_PUNCTUATIONS = "\"'.。,，!！?？:：”)]}、"
-
-
 @dataclass
 class _Outcome:
     segments: dict[int, list[Segment]]
@@ -382,7 +377,7 @@ def _decode_windows(
             max_length=model.max_length,
             return_scores=True,
             return_no_speech_prob=True,
-            suppress_blank=True,
+            suppress_blank=options.suppress_blank,
             suppress_tokens=suppress,
             max_initial_timestamp_index=round(_MAX_INITIAL_TIMESTAMP_S / _TIME_PRECISION_S),
             **_search_kwargs(options),
@@ -470,7 +465,8 @@ def _add_words(model, tokenizer, encoded, readings: list[_Reading], options: Dec
     ]
     num_frames = [reading.window.content_frames for reading in readings]
     model.add_word_timestamps(
-        segments, tokenizer, encoded, num_frames, _PREPEND_PUNCTUATIONS, _APPEND_PUNCTUATIONS, last_speech_timestamp=0.0
+        segments, tokenizer, encoded, num_frames, options.prepend_punctuations, options.append_punctuations,
+        last_speech_timestamp=0.0,
     )
 
 
@@ -595,6 +591,7 @@ def _clip_segments(
                 no_speech_prob=reading.no_speech_prob,
                 compression_ratio=compression_ratio,
                 temperature=temperature,
+                language=reading.window.language if options.multilingual else None,  # a clip is one window alone
             )
         )
     return segments
@@ -632,7 +629,7 @@ def _transcribe_alone(
     name, audio = clip
     default = DecodeOptions()
     given = options
-    if guess is not None:
+    if guess is not None and not options.multilingual:  # --multilingual detects every window's language itself
         # Detection settings must be at their defaults once a language is given (DecodeOptions.validate).
         given = replace(
             options,
@@ -643,7 +640,7 @@ def _transcribe_alone(
     stream = whisper(audio, given, source=name)
     segments = tuple(stream.segments)
     info = stream.info
-    if guess is not None:
+    if given is not options:
         info = replace(info, language_probability=guess.probability, settings=options.as_record())
     return Transcript(info, segments), stream.take_notes()
 

@@ -29,6 +29,7 @@ class Segment:
     temperature: Optional[float] = None
     speaker: Optional[str] = None
     suspect: bool = False
+    language: Optional[str] = None  # detected for this segment's window (--multilingual); None when not
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,8 @@ class TranscriptInfo:
     device: Optional[str] = None
     compute_type: Optional[str] = None
     settings: Mapping[str, Any] = field(default_factory=dict)
+    # (start, end) seconds where the VAD heard speech that produced no text; known once segments are done.
+    speech_without_text: tuple[tuple[float, float], ...] = ()
 
 
 @dataclass(frozen=True)

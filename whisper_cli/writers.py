@@ -168,6 +168,8 @@ def _segment_record(segment: Segment) -> dict[str, Any]:
     }
     if segment.speaker is not None:
         record["speaker"] = _valid_unicode(segment.speaker)
+    if segment.language is not None:
+        record["language"] = segment.language
     record["avg_logprob"] = _number(segment.avg_logprob)
     record["no_speech_prob"] = _number(segment.no_speech_prob)
     record["compression_ratio"] = _number(segment.compression_ratio)
@@ -462,6 +464,8 @@ class JsonWriter(Writer):
             "compute_type": info.compute_type,
             "settings": _jsonable(info.settings),
         }
+        if info.speech_without_text:
+            document["speech_without_text"] = [[_time(start), _time(end)] for start, end in info.speech_without_text]
         return json.dumps(_jsonable(document), ensure_ascii=False, indent=2, allow_nan=False) + "\n"
 
 
