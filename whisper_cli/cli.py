@@ -14,6 +14,8 @@ from .console import Reporter
 from .device import COMPUTE_TYPES
 from .errors import EXIT_CODE_MEANINGS, ExitCode, StdoutClosed, UsageError, WhisperCliError
 from .help_format import GroupedHelpCommand
+from .stdout_guard import GuardedStdout
+from .usage_errors import describe as describe_usage_error
 from .models import BUNDLED_MODELS, MODEL_REPOS
 from .options import check_usage, decode_options, parse_threshold, subtitle_layout
 from .inputs import help_text as inputs_help
@@ -410,7 +412,8 @@ def whisper_cli_main() -> None:
 
 def _run(app: typer.Typer) -> None:
     """The one place where failures become exit codes."""
-    # click's exceptions from wherever this Typer takes click: typer 0.29 vendors its own copy.
+    # click's exceptions from wherever this Typer takes click: typer 0.26+ vendors its own copy (and keeps
+    # Abort elsewhere: typer.Abort is the name every version exports).
     click_exceptions = sys.modules[typer.BadParameter.__module__]
     received: list[int] = []  # the stop signal that arrived, if one did
 
@@ -422,34 +425,51 @@ def _run(app: typer.Typer) -> None:
         if signal.getsignal(signum) is not signal.SIG_IGN:  # ignored by the parent (nohup, `&` in a script): keep it so
             signal.signal(signum, stop)
     reporter = Reporter()
+    real_stdout = sys.stdout
+    sys.stdout = guarded = GuardedStdout(real_stdout)
+    try:
+        code = _run_app(app, click_exceptions, reporter, received)
+        try:
+            guarded.flush()
+        except WhisperCliError as error:
+            code = _report(error, reporter) if code == ExitCode.OK else code
+    finally:
+        sys.stdout = real_stdout
+        guarded.settle()
+    sys.exit(int(code))
+
+
+def _run_app(app: typer.Typer, click_exceptions, reporter: Reporter, received: list[int]) -> int:
     try:
         # Without standalone mode, click returns typer.Exit's code instead of raising it.
         returned = app(standalone_mode=False)
         code = returned if isinstance(returned, int) else ExitCode.OK
     except click_exceptions.ClickException as error:
-        error.show()
-        code = ExitCode.USAGE if isinstance(error, click_exceptions.UsageError) else ExitCode.FAILED
-    except StdoutClosed:
-        code = _quiet_broken_pipe()
+        code = _report_click_error(error, click_exceptions, reporter)
     except WhisperCliError as error:
-        reporter.error(str(error))
-        code = error.exit_code
-    except (KeyboardInterrupt, click_exceptions.Abort):
+        code = _report(error, reporter)
+    except (KeyboardInterrupt, typer.Abort):
         received.append(signal.SIGINT)
     # Typer versions differ in what a KeyboardInterrupt becomes (an Abort, or a silent exit 130), so the
     # signal that arrived decides the code and the message.
     if received:
         code, message = STOP_SIGNALS[received[0]]
         reporter.error(message)
-    try:
-        sys.stdout.flush()
-    except BrokenPipeError:
-        code = _quiet_broken_pipe()
-    sys.exit(int(code))
+    return code
 
 
-def _quiet_broken_pipe() -> ExitCode:
-    # Point stdout at /dev/null so Python's exit-time flush cannot raise a second time.
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, sys.stdout.fileno())
-    return ExitCode.BROKEN_PIPE
+def _report(error: WhisperCliError, reporter: Reporter) -> ExitCode:
+    if not isinstance(error, StdoutClosed):  # `| head`: the reader knows, and stderr may be gone too
+        reporter.error(str(error))
+    return error.exit_code
+
+
+def _report_click_error(error, click_exceptions, reporter: Reporter) -> int:
+    if type(error).__name__ == "NoArgsIsHelpError":  # click 8.2+: `whisper-cli` alone shows the help
+        error.show()
+        return ExitCode.USAGE
+    if isinstance(error, click_exceptions.UsageError):
+        reporter.error(describe_usage_error(error))
+        return ExitCode.USAGE
+    reporter.error(error.format_message())
+    return ExitCode.FAILED
