@@ -16,8 +16,9 @@ from .errors import EXIT_CODE_MEANINGS, ExitCode, StdoutClosed, UsageError, Whis
 from .help_format import GroupedHelpCommand
 from .stdout_guard import GuardedStdout
 from .usage_errors import describe as describe_usage_error
-from .models import BUNDLED_MODELS, MODEL_REPOS
+from .models import BUNDLED_MODELS, MODEL_REPOS, check_model_name
 from .options import check_usage, decode_options, parse_threshold, subtitle_layout
+from .inputs import STDIN_NAME
 from .inputs import help_text as inputs_help
 from .manifest import help_text as resume_help
 from .progress import LogFormat
@@ -342,9 +343,10 @@ def transcribe(
 
     A folder, resumable (a re-run skips finished files): transcribe recordings/ -f srt,json -o transcripts/
     """
-    from .batch import ModelSettings, RunConfig, run
+    from .batch import ModelSettings, RunConfig, run, validate
 
     reporter = Reporter(quiet=quiet)
+    check_model_name(model)
     formats = parse_formats(output_format)
     decode, layout = decode_options(ctx.params), subtitle_layout(ctx.params)
     if pack_batch is not None and not pack:
@@ -366,7 +368,15 @@ def transcribe(
         pack=pack,
         pack_batch=pack_batch,
     )
+    validate(config)
+    _say_when_reading_stdin(config, reporter)
     raise typer.Exit(run(config, reporter).exit_code)
+
+
+def _say_when_reading_stdin(config, reporter: Reporter) -> None:
+    """Someone at a terminal would otherwise look at a blank screen while `sleep 30 | transcribe -` waits."""
+    if config.inputs == (STDIN_NAME,) and reporter.chatty and sys.stdin is not None and not sys.stdin.isatty():
+        reporter.info("reading audio from stdin (until it ends; Ctrl-C stops)")
 
 
 def probe_command(
@@ -387,16 +397,50 @@ def _print_version(value: bool) -> None:
         raise typer.Exit()
 
 
+class Shell(str, Enum):
+    bash = "bash"
+    zsh = "zsh"
+    fish = "fish"
+
+
+def completion_command(shell: Annotated[Shell, typer.Argument(help="The shell to complete in.")]) -> None:
+    """Print the completion script of whisper-cli and transcribe for SHELL.
+
+    Example: eval "$(whisper-cli completion bash)"  (in ~/.bashrc; or --install-completion, which detects the shell)
+    """
+    from typer._completion_shared import get_completion_script
+
+    for program in ("whisper-cli", "transcribe"):
+        complete_var = f"_{program.replace('-', '_').upper()}_COMPLETE"  # the variable click's completion reads
+        typer.echo(get_completion_script(prog_name=program, complete_var=complete_var, shell=shell.value))
+
+
+def _app_options(
+    version: Annotated[
+        bool, typer.Option("--version", help="Show the version and exit.", is_eager=True, callback=lambda v: _print_version(v))
+    ] = False,
+) -> None:
+    """Speech to text on faster-whisper: transcribe files, folders and streams; probe the devices."""
+
+
+# Typer's --install-completion and --show-completion cost --help nothing: Typer imports its completion
+# code (and shellingham) either way.
+APP_SETTINGS = dict(add_completion=True, pretty_exceptions_enable=False, rich_markup_mode=None)
+COMMAND_SETTINGS = {"help_option_names": ["-h", "--help"]}
+
+
 def _single_command_app() -> typer.Typer:
-    app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, rich_markup_mode=None)
-    app.command(cls=GroupedHelpCommand, epilog=EPILOG)(transcribe)
+    app = typer.Typer(**APP_SETTINGS, context_settings=COMMAND_SETTINGS)
+    app.command(cls=GroupedHelpCommand, epilog=EPILOG, context_settings=COMMAND_SETTINGS)(transcribe)
     return app
 
 
 def _multi_command_app() -> typer.Typer:
-    app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, rich_markup_mode=None, no_args_is_help=True)
-    app.command("transcribe", cls=GroupedHelpCommand, epilog=EPILOG)(transcribe)
-    app.command("probe", cls=GroupedHelpCommand)(probe_command)
+    app = typer.Typer(**APP_SETTINGS, no_args_is_help=True, context_settings=COMMAND_SETTINGS)
+    app.callback()(_app_options)
+    app.command("transcribe", cls=GroupedHelpCommand, epilog=EPILOG, context_settings=COMMAND_SETTINGS)(transcribe)
+    app.command("probe", cls=GroupedHelpCommand, context_settings=COMMAND_SETTINGS)(probe_command)
+    app.command("completion", cls=GroupedHelpCommand, context_settings=COMMAND_SETTINGS)(completion_command)
     return app
 
 
@@ -406,7 +450,7 @@ def main() -> None:
 
 
 def whisper_cli_main() -> None:
-    """Entry point of `whisper-cli` (transcribe, probe)."""
+    """Entry point of `whisper-cli` (transcribe, probe, completion)."""
     _run(_multi_command_app())
 
 

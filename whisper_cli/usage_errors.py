@@ -24,8 +24,9 @@ def describe(error) -> str:
     if hasattr(error, "possibilities") and option_name:  # NoSuchOption
         return f"{option_name}: no such option{_did_you_mean(option_name, _option_names(ctx))}"
     if hasattr(error, "param_type"):  # MissingParameter
-        kind = "argument" if error.param_type == "argument" else "option"
-        return f"{_param_name(error)}: missing {kind}"
+        param = getattr(error, "param", None)
+        kind = getattr(param, "param_type_name", None) or error.param_type or "option"
+        return f"{_param_name(error)}: missing {'argument' if kind == 'argument' else 'value'}"
     if hasattr(error, "param"):  # BadParameter
         return f"{_param_name(error)}: {_sentence(getattr(error, 'message', '') or message)}"
     if option_name:  # BadOptionUsage: "Option '--beam-size' requires an argument."
@@ -72,7 +73,7 @@ def _param_name(error) -> str:
         if param.param_type_name == "option":
             longs = [opt for opt in param.opts if opt.startswith("--")]
             return (longs or list(param.opts))[0]
-        return param.human_readable_name
+        return param.human_readable_name.upper()  # as --help shows an argument
     hint = getattr(error, "param_hint", None)
     if isinstance(hint, (list, tuple)):
         hint = hint[0] if hint else None
