@@ -10,7 +10,7 @@ from typing import Annotated, Optional
 import typer
 
 from . import __version__
-from .console import Reporter
+from .console import Reporter, is_terminal
 from .device import COMPUTE_TYPES
 from .errors import EXIT_CODE_MEANINGS, ExitCode, StdoutClosed, UsageError, WhisperCliError
 from .help_format import GroupedHelpCommand
@@ -375,7 +375,7 @@ def transcribe(
 
 def _say_when_reading_stdin(config, reporter: Reporter) -> None:
     """Someone at a terminal would otherwise look at a blank screen while `sleep 30 | transcribe -` waits."""
-    if config.inputs == (STDIN_NAME,) and reporter.chatty and sys.stdin is not None and not sys.stdin.isatty():
+    if config.inputs == (STDIN_NAME,) and reporter.chatty and sys.stdin is not None and not is_terminal(sys.stdin):
         reporter.info("reading audio from stdin (until it ends; Ctrl-C stops)")
 
 
