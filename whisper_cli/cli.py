@@ -14,14 +14,14 @@ from .console import Reporter, is_terminal
 from .device import COMPUTE_TYPES
 from .errors import EXIT_CODE_MEANINGS, ExitCode, StdoutClosed, UsageError, WhisperCliError
 from .help_format import GroupedHelpCommand
-from .stdout_guard import GuardedStdout
-from .usage_errors import describe as describe_usage_error
 from .models import BUNDLED_MODELS, MODEL_REPOS, check_model_name
 from .options import check_usage, decode_options, parse_threshold, subtitle_layout
 from .inputs import STDIN_NAME
 from .inputs import help_text as inputs_help
 from .manifest import help_text as resume_help
 from .progress import LogFormat
+from .stdout_guard import GuardedStdout
+from .usage_errors import describe as describe_usage_error
 from .writers import OutputFormat
 
 MODEL_PANEL = "Model and device"
