@@ -26,7 +26,7 @@ def describe(error) -> str:
     if hasattr(error, "param_type"):  # MissingParameter
         param = getattr(error, "param", None)
         kind = getattr(param, "param_type_name", None) or error.param_type or "option"
-        return f"{_param_name(error)}: missing {'argument' if kind == 'argument' else 'value'}"
+        return f"{_param_name(error)}: missing {'argument' if kind == 'argument' else 'option'}"
     if hasattr(error, "param"):  # BadParameter
         return f"{_param_name(error)}: {_sentence(getattr(error, 'message', '') or message)}"
     if option_name:  # BadOptionUsage: "Option '--beam-size' requires an argument."
@@ -46,7 +46,8 @@ def _did_you_mean(name: str, choices: Iterable[str]) -> str:
     close = difflib.get_close_matches(name, list(choices), n=3)
     if not close:
         return ""
-    return f" (did you mean {' or '.join(close) if len(close) < 3 else ', '.join(close[:-1]) + ' or ' + close[-1]}?)"
+    listed = close[0] if len(close) == 1 else f"{', '.join(close[:-1])} or {close[-1]}"
+    return f" (did you mean {listed}?)"
 
 
 def _option_names(ctx) -> list[str]:
