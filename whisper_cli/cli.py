@@ -10,16 +10,19 @@ from typing import Annotated, Optional
 import typer
 
 from . import __version__
-from .console import Reporter
+from .console import Reporter, is_terminal
 from .device import COMPUTE_TYPES
 from .errors import EXIT_CODE_MEANINGS, ExitCode, StdoutClosed, UsageError, WhisperCliError
 from .help_format import GroupedHelpCommand
-from .models import BUNDLED_MODELS, MODEL_REPOS
+from .models import BUNDLED_MODELS, MODEL_REPOS, check_model_name
 from .peer_flags import PeerFlagsCommand
 from .options import APPEND_PUNCTUATIONS, PREPEND_PUNCTUATIONS, check_usage, decode_options, parse_threshold, subtitle_layout
+from .inputs import STDIN_NAME
 from .inputs import help_text as inputs_help
 from .manifest import help_text as resume_help
 from .progress import LogFormat
+from .stdout_guard import GuardedStdout
+from .usage_errors import describe as describe_usage_error
 from .writers import OutputFormat
 
 MODEL_PANEL = "Model and device"
@@ -379,9 +382,10 @@ def transcribe(
 
     A folder, resumable (a re-run skips finished files): transcribe recordings/ -f srt,json -o transcripts/
     """
-    from .batch import ModelSettings, RunConfig, run
+    from .batch import ModelSettings, RunConfig, run, validate
 
     reporter = Reporter(quiet=quiet)
+    check_model_name(model)
     formats = parse_formats(output_format)
     decode, layout = decode_options(ctx.params), subtitle_layout(ctx.params)
     if pack_batch is not None and not pack:
@@ -403,7 +407,15 @@ def transcribe(
         pack=pack,
         pack_batch=pack_batch,
     )
+    validate(config)
+    _say_when_reading_stdin(config, reporter)
     raise typer.Exit(run(config, reporter).exit_code)
+
+
+def _say_when_reading_stdin(config, reporter: Reporter) -> None:
+    """Someone at a terminal would otherwise look at a blank screen while `sleep 30 | transcribe -` waits."""
+    if config.inputs == (STDIN_NAME,) and reporter.chatty and sys.stdin is not None and not is_terminal(sys.stdin):
+        reporter.info("reading audio from stdin (until it ends; Ctrl-C stops)")
 
 
 def probe_command(
@@ -424,16 +436,50 @@ def _print_version(value: bool) -> None:
         raise typer.Exit()
 
 
+class Shell(str, Enum):
+    bash = "bash"
+    zsh = "zsh"
+    fish = "fish"
+
+
+def completion_command(shell: Annotated[Shell, typer.Argument(help="The shell to complete in.")]) -> None:
+    """Print the completion script of whisper-cli and transcribe for SHELL.
+
+    Example: eval "$(whisper-cli completion bash)"  (in ~/.bashrc; or --install-completion, which detects the shell)
+    """
+    from typer._completion_shared import get_completion_script
+
+    for program in ("whisper-cli", "transcribe"):
+        complete_var = f"_{program.replace('-', '_').upper()}_COMPLETE"  # the variable click's completion reads
+        typer.echo(get_completion_script(prog_name=program, complete_var=complete_var, shell=shell.value))
+
+
+def _app_options(
+    version: Annotated[
+        bool, typer.Option("--version", help="Show the version and exit.", is_eager=True, callback=lambda v: _print_version(v))
+    ] = False,
+) -> None:
+    """Speech to text on faster-whisper: transcribe files, folders and streams; probe the devices."""
+
+
+# Typer's --install-completion and --show-completion cost --help nothing: Typer imports its completion
+# code (and shellingham) either way.
+APP_SETTINGS = dict(add_completion=True, pretty_exceptions_enable=False, rich_markup_mode=None)
+COMMAND_SETTINGS = {"help_option_names": ["-h", "--help"]}
+
+
 def _single_command_app() -> typer.Typer:
-    app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, rich_markup_mode=None)
-    app.command(cls=PeerFlagsCommand, epilog=EPILOG)(transcribe)
+    app = typer.Typer(**APP_SETTINGS, context_settings=COMMAND_SETTINGS)
+    app.command(cls=PeerFlagsCommand, epilog=EPILOG, context_settings=COMMAND_SETTINGS)(transcribe)
     return app
 
 
 def _multi_command_app() -> typer.Typer:
-    app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, rich_markup_mode=None, no_args_is_help=True)
-    app.command("transcribe", cls=PeerFlagsCommand, epilog=EPILOG)(transcribe)
-    app.command("probe", cls=GroupedHelpCommand)(probe_command)
+    app = typer.Typer(**APP_SETTINGS, no_args_is_help=True, context_settings=COMMAND_SETTINGS)
+    app.callback()(_app_options)
+    app.command("transcribe", cls=PeerFlagsCommand, epilog=EPILOG, context_settings=COMMAND_SETTINGS)(transcribe)
+    app.command("probe", cls=GroupedHelpCommand, context_settings=COMMAND_SETTINGS)(probe_command)
+    app.command("completion", cls=GroupedHelpCommand, context_settings=COMMAND_SETTINGS)(completion_command)
     return app
 
 
@@ -443,13 +489,14 @@ def main() -> None:
 
 
 def whisper_cli_main() -> None:
-    """Entry point of `whisper-cli` (transcribe, probe)."""
+    """Entry point of `whisper-cli` (transcribe, probe, completion)."""
     _run(_multi_command_app())
 
 
 def _run(app: typer.Typer) -> None:
     """The one place where failures become exit codes."""
-    # click's exceptions from wherever this Typer takes click: typer 0.29 vendors its own copy.
+    # click's exceptions from wherever this Typer takes click: typer 0.26+ vendors its own copy (and keeps
+    # Abort elsewhere: typer.Abort is the name every version exports).
     click_exceptions = sys.modules[typer.BadParameter.__module__]
     received: list[int] = []  # the stop signal that arrived, if one did
 
@@ -461,34 +508,51 @@ def _run(app: typer.Typer) -> None:
         if signal.getsignal(signum) is not signal.SIG_IGN:  # ignored by the parent (nohup, `&` in a script): keep it so
             signal.signal(signum, stop)
     reporter = Reporter()
+    real_stdout = sys.stdout
+    sys.stdout = guarded = GuardedStdout(real_stdout)
+    try:
+        code = _run_app(app, click_exceptions, reporter, received)
+        try:
+            guarded.flush()
+        except WhisperCliError as error:
+            code = _report(error, reporter) if code == ExitCode.OK else code
+    finally:
+        sys.stdout = real_stdout
+        guarded.settle()
+    sys.exit(int(code))
+
+
+def _run_app(app: typer.Typer, click_exceptions, reporter: Reporter, received: list[int]) -> int:
     try:
         # Without standalone mode, click returns typer.Exit's code instead of raising it.
         returned = app(standalone_mode=False)
         code = returned if isinstance(returned, int) else ExitCode.OK
     except click_exceptions.ClickException as error:
-        error.show()
-        code = ExitCode.USAGE if isinstance(error, click_exceptions.UsageError) else ExitCode.FAILED
-    except StdoutClosed:
-        code = _quiet_broken_pipe()
+        code = _report_click_error(error, click_exceptions, reporter)
     except WhisperCliError as error:
-        reporter.error(str(error))
-        code = error.exit_code
-    except (KeyboardInterrupt, click_exceptions.Abort):
+        code = _report(error, reporter)
+    except (KeyboardInterrupt, typer.Abort):
         received.append(signal.SIGINT)
     # Typer versions differ in what a KeyboardInterrupt becomes (an Abort, or a silent exit 130), so the
     # signal that arrived decides the code and the message.
     if received:
         code, message = STOP_SIGNALS[received[0]]
         reporter.error(message)
-    try:
-        sys.stdout.flush()
-    except BrokenPipeError:
-        code = _quiet_broken_pipe()
-    sys.exit(int(code))
+    return code
 
 
-def _quiet_broken_pipe() -> ExitCode:
-    # Point stdout at /dev/null so Python's exit-time flush cannot raise a second time.
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, sys.stdout.fileno())
-    return ExitCode.BROKEN_PIPE
+def _report(error: WhisperCliError, reporter: Reporter) -> ExitCode:
+    if not isinstance(error, StdoutClosed):  # `| head`: the reader knows, and stderr may be gone too
+        reporter.error(str(error))
+    return error.exit_code
+
+
+def _report_click_error(error, click_exceptions, reporter: Reporter) -> int:
+    if type(error).__name__ == "NoArgsIsHelpError":  # click 8.2+: `whisper-cli` alone shows the help
+        error.show()
+        return ExitCode.USAGE
+    if isinstance(error, click_exceptions.UsageError):
+        reporter.error(describe_usage_error(error))
+        return ExitCode.USAGE
+    reporter.error(error.format_message())
+    return ExitCode.FAILED

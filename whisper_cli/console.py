@@ -11,7 +11,7 @@ class Reporter:
     def __init__(self, quiet: bool = False, stream: TextIO | None = None):
         self.stream = stream or sys.stderr
         self.quiet = quiet
-        self.is_terminal = _isatty(self.stream)
+        self.is_terminal = is_terminal(self.stream)
         self.color = self.is_terminal and "NO_COLOR" not in os.environ
         # Progress bars and informational lines only make sense for a person watching.
         self.chatty = self.is_terminal and not quiet
@@ -50,7 +50,7 @@ def _printable(message: str) -> str:
 _ANSI = {"dim": "\033[2m", "yellow": "\033[33m", "red": "\033[31m"}
 
 
-def _isatty(stream: TextIO) -> bool:
+def is_terminal(stream: TextIO | None) -> bool:
     try:
         return stream.isatty()
     except (AttributeError, ValueError):

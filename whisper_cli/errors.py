@@ -25,7 +25,7 @@ EXIT_CODE_MEANINGS = {
     ExitCode.FAILED: "one or more inputs could not be transcribed",
     ExitCode.USAGE: "invalid command line",
     ExitCode.MODEL: "the model could not be found, downloaded, verified or loaded",
-    ExitCode.OUTPUT: "an output file could not be written",
+    ExitCode.OUTPUT: "an output file (or stdout: a full disk, /dev/full) could not be written",
     ExitCode.DEVICE: "the requested device cannot be used",
     ExitCode.INTERRUPTED: "interrupted (Ctrl-C); finished outputs are kept",
     ExitCode.BROKEN_PIPE: "stdout was closed by its reader (for example `| head`)",

@@ -6,6 +6,7 @@ Face cache; a download from the Hub. huggingface_hub is imported only when the H
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
 import os
@@ -18,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-from .errors import ModelError
+from .errors import ModelError, UsageError
 
 
 @dataclass(frozen=True)
@@ -116,6 +117,17 @@ def resolve_model(name: str, *, offline: Optional[bool] = None, show_progress: b
             f"sizes: {', '.join(MODEL_REPOS)}",
         )
     return _from_hub(name, repo_id, offline=offline, show_progress=show_progress)
+
+
+def check_model_name(name: str) -> None:
+    """A name that can only be a mistyped size (`-m smal`) is a usage error, raised before anything loads.
+
+    A model folder, a path or a repo id (owner/name) passes: whether it loads is resolve_model's to say."""
+    if not name.strip() or name in MODEL_REPOS or "/" in name or os.sep in name or Path(name).expanduser().exists():
+        return
+    close = difflib.get_close_matches(name, MODEL_REPOS, n=1)
+    hint = f"did you mean {close[0]}?" if close else f"sizes: {', '.join(MODEL_REPOS)}"
+    raise UsageError("--model", f"unknown model {name!r}: not a size name, a model folder or a repo id ({hint})")
 
 
 def _missing_files(path: Path) -> list[str]:

@@ -33,7 +33,10 @@ class Prefetcher(Generic[Item]):
         self._next = 0  # index of the item the next take() returns
         self._stop = threading.Event()
         self._thread: Optional[threading.Thread] = None
-        if depth > 0 and self._items:
+        # One item has nothing to be decoded ahead of, so it is loaded in take(), on the caller's thread. That
+        # is always so for stdin (only ever transcribed alone): a daemon thread blocked in sys.stdin's read
+        # would hold its buffer's lock, and a Ctrl-C then aborts the interpreter at exit (exit 134).
+        if depth > 0 and len(self._items) > 1:
             self._slots = threading.Semaphore(depth)
             self._ready: "queue.Queue[Loaded]" = queue.Queue()
             # A daemon thread: an interrupted run must not wait at exit for a long file to finish decoding.

@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from enum import Enum
 from typing import TYPE_CHECKING, Any, Optional
 
-from .console import Reporter
+from .console import Reporter, is_terminal
 
 if TYPE_CHECKING:
     from .batch import Outcome, RunResult
@@ -66,6 +67,9 @@ class TextView:
             TimeRemainingColumn(),
             console=self.reporter.rich_console(),
             transient=True,
+            # Rich would send stdout to the bars' terminal (stderr): `transcribe x > out.txt` wrote nothing.
+            # Only when stdout is that screen too are its lines shown above the bars.
+            redirect_stdout=is_terminal(sys.stdout),
         )
         if self.batch and todo:
             self._batch_task = self._progress.add_task("batch", total=todo, detail=self._batch_detail())
