@@ -395,6 +395,9 @@ def _multi_command_app() -> typer.Typer:
     app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, rich_markup_mode=None, no_args_is_help=True)
     app.command("transcribe", cls=GroupedHelpCommand, epilog=EPILOG)(transcribe)
     app.command("probe", cls=GroupedHelpCommand)(probe_command)
+    from .serve.command import serve_command  # light: the server itself is imported when serve runs
+
+    app.command("serve", cls=GroupedHelpCommand)(serve_command)
     return app
 
 
@@ -404,7 +407,7 @@ def main() -> None:
 
 
 def whisper_cli_main() -> None:
-    """Entry point of `whisper-cli` (transcribe, probe)."""
+    """Entry point of `whisper-cli` (transcribe, probe, serve)."""
     _run(_multi_command_app())
 
 
