@@ -11,6 +11,7 @@ from ..transcript import Segment, Transcript
 from ..writers import OutputFormat, SubtitleLayout, _number, _time, _valid_unicode, make_writer
 
 FRAMES_PER_SECOND = 100  # Whisper's mel frames; `seek` counts them
+WINDOW_S = 30.0
 MEDIA_TYPES = {
     "json": "application/json",
     "verbose_json": "application/json",
@@ -40,7 +41,7 @@ def verbose_json(transcript: Transcript, *, task: str, words: bool) -> dict[str,
         "language": openai_language(info.language),
         "duration": _time(info.duration),
         "text": _valid_unicode(transcript.text),
-        "segments": [segment_record(segment) for segment in transcript.segments],
+        "segments": [segment_record(index, segment) for index, segment in enumerate(transcript.segments)],
     }
     if words:
         document["words"] = [
@@ -52,14 +53,15 @@ def verbose_json(transcript: Transcript, *, task: str, words: bool) -> dict[str,
     return document
 
 
-def segment_record(segment: Segment) -> dict[str, Any]:
-    """OpenAI's segment keys. `seek` and `tokens` are read from the Segment when it carries them;
-    until then seek is the segment's start in frames and tokens is empty."""
+def segment_record(index: int, segment: Segment) -> dict[str, Any]:
+    """OpenAI's segment keys, numbered from 0 as OpenAI does. `seek` and `tokens` are read from the Segment
+    when it carries them; until then seek is the start of the 30 s window around the segment's start,
+    in frames, and tokens is empty."""
     seek = getattr(segment, "seek", None)
     tokens = getattr(segment, "tokens", None)
     return {
-        "id": segment.id,
-        "seek": int(seek) if seek is not None else _frames(segment.start),
+        "id": index,
+        "seek": int(seek) if seek is not None else _window_frames(segment.start),
         "start": _time(segment.start),
         "end": _time(segment.end),
         "text": _valid_unicode(segment.text),
@@ -105,5 +107,7 @@ def _json(document: dict[str, Any]) -> str:
     return json.dumps(document, ensure_ascii=False, allow_nan=False)
 
 
-def _frames(seconds: float) -> int:
-    return max(0, round(seconds * FRAMES_PER_SECOND)) if math.isfinite(seconds) else 0
+def _window_frames(seconds: float) -> int:
+    if not math.isfinite(seconds) or seconds <= 0:
+        return 0
+    return int(seconds // WINDOW_S) * round(WINDOW_S * FRAMES_PER_SECOND)
