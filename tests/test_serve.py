@@ -403,6 +403,22 @@ def test_more_requests_than_workers_plus_queue_get_429_with_retry_after(small_se
     assert sorted(r.status_code for r in results) == [200, 200]
 
 
+def test_client_that_disconnects_while_decoding_cancels_its_work(small_server):
+    body = (
+        b'--XyZ\r\nContent-Disposition: form-data; name="file"; filename="long.mp3"\r\n\r\n'
+        + MULTILINGUAL.read_bytes()
+        + b"\r\n--XyZ--\r\n"
+    )
+    head = _head(small_server, f"Content-Length: {len(body)}\r\n").replace(f"Authorization: Bearer {KEY}\r\n".encode(), b"")
+    with socket.create_connection(("127.0.0.1", small_server.port), timeout=30) as sock:
+        sock.sendall(head + body)
+        _wait_decoding(small_server)
+    cancelled = small_server.wait_for("cancelled", REQUEST_TIMEOUT_S, source="long.mp3")
+    # A minute of speech is a dozen segments or more; the work stopped at the next one.
+    assert cancelled["segments"] <= 3
+    small_server.wait_for("request", 30, status=499)
+
+
 def test_sigterm_finishes_the_request_in_flight_refuses_new_ones_and_exits_0(small_server):
     results: list[httpx.Response] = []
     in_flight = _post_async(small_server, FORECAST, results)
@@ -454,3 +470,4 @@ def test_help_imports_none_of_the_server_dependencies():
     )
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
     assert "--max-upload-mb" in done.stdout and "HEAVY=\n" in done.stderr, done.stderr
+

@@ -99,6 +99,10 @@ class Run:
                     on_start=lambda info: self._post(("start", info)),
                     on_segment=lambda segment: self._post(("segment", segment)),
                 )
+        except Cancelled as stopped:
+            name = self.upload.filename
+            self.services.log.event("cancelled", f"{name}: {stopped}", source=name, segments=stopped.segments)
+            raise
         finally:
             self.upload.delete()
 

@@ -43,7 +43,7 @@ def transcribe_upload(
     segments = []
     for segment in stream.segments:
         if cancelled.is_set():
-            raise Cancelled(f"cancelled after {len(segments)} segments")
+            raise Cancelled(f"cancelled after {len(segments)} segments", len(segments))
         segments.append(segment)
         if on_segment is not None:
             on_segment(segment)
