@@ -88,9 +88,10 @@ class DecodeTimeout(ApiError):
 class Cancelled(Exception):
     """The client went away or the request ran out of time: the worker stops at the next segment."""
 
-    def __init__(self, message: str, segments: int = 0):
+    def __init__(self, message: str, segments: int = 0, at_s: float = 0.0):
         super().__init__(message)
         self.segments = segments  # decoded before it stopped
+        self.at_s = at_s  # seconds of audio transcribed by then
 
 
 def error_body(message: str, type: str, param: Optional[str] = None, code: Optional[str] = None) -> dict[str, Any]:

@@ -101,7 +101,9 @@ class Run:
                 )
         except Cancelled as stopped:
             name = self.upload.filename
-            self.services.log.event("cancelled", f"{name}: {stopped}", source=name, segments=stopped.segments)
+            self.services.log.event(
+                "cancelled", f"{name}: {stopped}", source=name, segments=stopped.segments, at_s=round(stopped.at_s, 3)
+            )
             raise
         finally:
             self.upload.delete()

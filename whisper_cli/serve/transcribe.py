@@ -43,7 +43,8 @@ def transcribe_upload(
     segments = []
     for segment in stream.segments:
         if cancelled.is_set():
-            raise Cancelled(f"cancelled after {len(segments)} segments", len(segments))
+            at_s = segments[-1].end if segments else 0.0
+            raise Cancelled(f"cancelled after {len(segments)} segments ({at_s:.1f} s)", len(segments), at_s)
         segments.append(segment)
         if on_segment is not None:
             on_segment(segment)
