@@ -65,7 +65,7 @@ async def _api_error(request: Request, error: ApiError) -> JSONResponse:
 
 async def _cancelled(request: Request, error: Cancelled) -> Response:
     # Nobody is left to read it; 499 (nginx's "client closed request") marks it in the access log.
-    request.state.outcome = request.state._state.get("outcome") or "cancelled"
+    request.state.outcome = getattr(request.state, "outcome", None) or "cancelled"
     return Response(status_code=499)
 
 
