@@ -444,12 +444,24 @@ def test_stalled_upload_times_out_with_408(tmp_path, private_caches):
     quick = Server(tmp_path, "--model", "tiny.en", "--request-timeout-s", "1")
     try:
         part = b'--XyZ\r\nContent-Disposition: form-data; name="file"; filename="a.flac"\r\n\r\n' + HELLO.read_bytes()[:1000]
-        head = _head(quick, "Content-Length: 100000\r\n").replace(f"Authorization: Bearer {KEY}\r\n".encode(), b"")
-        answer = _raw(quick, head + part)  # then nothing more: a stalled client
+        answer = _raw(quick, _head(quick, "Content-Length: 100000\r\n") + part)  # then nothing: a stalled client
         assert answer.startswith(b"HTTP/1.1 408"), answer[:200]
         assert not quick.uploads_left()
     finally:
         assert quick.stop() == 0
+
+
+def test_idle_model_is_unloaded_and_loaded_again_on_use(tmp_path, private_caches):
+    idle = Server(tmp_path, "--model", "tiny.en", "--idle-unload-s", "0.5")
+    try:
+        assert post(idle, files={"file": HELLO.open("rb")}, key=None).status_code == 200
+        idle.wait_for("unloaded", 60, model="tiny.en")
+        assert httpx.get(f"{idle.url}/health").json()["models"] == [{"id": "tiny.en", "loaded": False}]
+        response = post(idle, files={"file": HELLO.open("rb")}, data={"response_format": "text"}, key=None)
+        assert response.status_code == 200 and "transcribed on your own computer" in words_of(response.text)
+        assert [e["event"] for e in idle.events if e["event"] in ("loaded", "unloaded")][:3] == ["loaded", "unloaded", "loaded"]
+    finally:
+        assert idle.stop() == 0
 
 
 # --- the command line -------------------------------------------------------------------------------

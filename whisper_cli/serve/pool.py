@@ -19,8 +19,15 @@ class _Slot:
 class ModelPool:
     """Thread-safe: concurrent first requests for one model load it once; `load(name)` builds a Whisper."""
 
-    def __init__(self, names: Sequence[str], load: Callable[[str], object], idle_unload_s: Optional[float] = None):
+    def __init__(
+        self,
+        names: Sequence[str],
+        load: Callable[[str], object],
+        idle_unload_s: Optional[float] = None,
+        on_unload: Callable[[str], None] = lambda name: None,
+    ):
         self._load = load
+        self._on_unload = on_unload
         self._slots = {name: _Slot() for name in names}
         self._locks = {name: threading.Lock() for name in names}  # held while that model loads
         self._state = threading.Lock()
@@ -76,4 +83,5 @@ class ModelPool:
     def _reap(self) -> None:
         assert self.idle_unload_s is not None
         while not self._stop.wait(min(max(self.idle_unload_s / 4, 0.1), 5.0)):
-            self.unload_idle()
+            for name in self.unload_idle():
+                self._on_unload(name)

@@ -57,7 +57,10 @@ def _services(config: ServeConfig, log: ServerLog, choice):
 
     return Services(
         config=config,
-        pool=ModelPool(config.models, load, config.idle_unload_s),
+        pool=ModelPool(
+            config.models, load, config.idle_unload_s,
+            on_unload=lambda name: log.event("unloaded", f"model {name} unloaded after {config.idle_unload_s:g}s idle", model=name),
+        ),
         scheduler=Scheduler(config.workers, config.max_queue),
         rules=FormRules(config.decode_params),
         upload_dir=Path(tempfile.mkdtemp(prefix="whisper-cli-serve-")),  # 0700: only this user reads uploads
