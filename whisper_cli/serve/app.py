@@ -5,7 +5,6 @@ from __future__ import annotations
 import shutil
 import threading
 import time
-import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -82,10 +81,10 @@ async def _validation_error(request: Request, error: RequestValidationError) -> 
 
 
 async def _unexpected(request: Request, error: Exception) -> JSONResponse:
-    # A bug: its traceback goes to the server's stderr, never to the client.
+    # A bug: Starlette raises it again after this answer, and uvicorn logs its traceback on the server's
+    # stderr; the client gets no more than this.
     services: Services = request.app.state.services
     services.log.event("error", f"error: {request.method} {request.url.path}: {error!r}", error=repr(error))
-    traceback.print_exception(error)
     return JSONResponse(error_body("internal server error", "server_error", code="internal_error"), status_code=500)
 
 
