@@ -501,3 +501,39 @@ def test_help_imports_none_of_the_server_dependencies():
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
     assert "--max-upload-mb" in done.stdout and "HEAVY=\n" in done.stderr, done.stderr
 
+
+
+def test_a_bug_is_a_500_in_openai_shape_without_its_traceback(tmp_path):
+    # In-process, with a model loader that raises: a genuine bug cannot be produced on demand otherwise.
+    import typer
+    from starlette.testclient import TestClient
+
+    from whisper_cli import cli
+    from whisper_cli.serve.app import Services, create_app
+    from whisper_cli.serve.config import ServeConfig
+    from whisper_cli.serve.fields import FormRules
+    from whisper_cli.serve.log import ServerLog
+    from whisper_cli.serve.pool import ModelPool
+    from whisper_cli.serve.scheduler import Scheduler
+
+    def broken_loader(name):
+        raise RuntimeError("a bug in the loader")
+
+    params = typer.main.get_command(cli._single_command_app()).params
+    log = tmp_path / "log.jsonl"
+    (tmp_path / "uploads").mkdir()
+    with log.open("w") as stream:
+        services = Services(
+            config=ServeConfig(models=("tiny.en",), decode_params=params),
+            pool=ModelPool(["tiny.en"], broken_loader),
+            scheduler=Scheduler(1, 1),
+            rules=FormRules(params),
+            upload_dir=tmp_path / "uploads",
+            log=ServerLog(stream=stream),
+        )
+        with TestClient(create_app(services), raise_server_exceptions=False) as client:
+            response = client.post("/v1/audio/transcriptions", files={"file": HELLO.open("rb")})
+        services.close()
+    assert response.status_code == 500
+    assert error_of(response) == {"message": "internal server error", "type": "server_error", "param": None, "code": "internal_error"}
+    assert "a bug in the loader" not in response.text and "a bug in the loader" in log.read_text()
