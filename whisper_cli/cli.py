@@ -479,6 +479,9 @@ def _multi_command_app() -> typer.Typer:
     app.callback()(_app_options)
     app.command("transcribe", cls=PeerFlagsCommand, epilog=EPILOG, context_settings=COMMAND_SETTINGS)(transcribe)
     app.command("probe", cls=GroupedHelpCommand, context_settings=COMMAND_SETTINGS)(probe_command)
+    from .serve.command import serve_command  # light: the server itself is imported when serve runs
+
+    app.command("serve", cls=GroupedHelpCommand, context_settings=COMMAND_SETTINGS)(serve_command)
     app.command("completion", cls=GroupedHelpCommand, context_settings=COMMAND_SETTINGS)(completion_command)
     return app
 
@@ -489,7 +492,7 @@ def main() -> None:
 
 
 def whisper_cli_main() -> None:
-    """Entry point of `whisper-cli` (transcribe, probe, completion)."""
+    """Entry point of `whisper-cli` (transcribe, probe, serve, completion)."""
     _run(_multi_command_app())
 
 

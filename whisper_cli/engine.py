@@ -199,8 +199,12 @@ def get_whisper(
     *,
     offline: Optional[bool] = None,
     show_progress: bool = True,
+    num_workers: int = 1,
 ) -> Whisper:
-    """Resolve and load a model once; cpu_threads 0 means every usable core."""
+    """Resolve and load a model once; cpu_threads 0 means every usable core.
+
+    num_workers > 1 lets that many threads decode with the model at once, each on cpu_threads threads.
+    """
     resolved = resolve_model(model_size, offline=offline, show_progress=show_progress)
     choice = probe(device, compute_type, check_model=resolved.path)
     threads = cpu_threads or usable_cpu_cores()
@@ -212,6 +216,7 @@ def get_whisper(
             device=choice.device,
             compute_type=choice.compute_type,
             cpu_threads=threads,
+            num_workers=num_workers,
             local_files_only=True,
         )
     except Exception as error:  # noqa: BLE001 - tokenizers raises a bare Exception for a broken tokenizer.json

@@ -1,0 +1,160 @@
+"""One admitted request between the event loop and its decoding thread: results, stream events, cancellation.
+
+The decoding thread posts ("start", info), ("segment", s) ... and finally ("done", None) to an asyncio
+queue; the route waits on it, racing the client's disconnect and the request's deadline. Either of those
+cancels the work: a queued request never starts, a running one stops at its next segment.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import threading
+import time
+from typing import Any, AsyncIterator, Optional
+
+from ..errors import DeviceError, ModelError, UsageError
+from ..transcript import Transcript
+from .errors import ApiError, Cancelled, DecodeTimeout, ServerError, error_body
+from .responses import delta_event, done_event, error_event
+from .transcribe import transcribe_upload
+from .upload import ClientGone
+
+
+class Run:
+    def __init__(self, services, job, upload, request, deadline: float):
+        self.services, self.job, self.upload, self.request, self.deadline = services, job, upload, request, deadline
+        self.loop = asyncio.get_running_loop()
+        self.events: asyncio.Queue = asyncio.Queue()
+        self.cancelled = threading.Event()
+        self.future: Optional[concurrent.futures.Future] = None
+        self._pending: Optional[tuple[str, Any]] = None
+
+    @property
+    def started(self) -> bool:
+        """Submitted: from here the decoding thread owns (and deletes) the upload."""
+        return self.future is not None
+
+    def start(self) -> None:
+        self.future = self.services.scheduler.submit(self._work)
+        self.future.add_done_callback(lambda _: self._post(("done", None)))
+
+    def cancel(self) -> None:
+        self.cancelled.set()
+        if self.future is not None and self.future.cancel():
+            self.upload.delete()  # it never ran, so its finally never will
+
+    async def result(self) -> Transcript:
+        """The finished transcript; raises the request's ApiError, or Cancelled if the client left."""
+        await self._race(asyncio.wrap_future(self.future))
+        return self._outcome()
+
+    async def first_event(self) -> None:
+        """Wait until the audio is decoded and the language known, so that a bad file still gets a 400."""
+        self._pending = await self._race(self.events.get())
+        if self._pending[0] == "done":
+            self._outcome()  # raises what went wrong: a successful run posts "start" first
+
+    async def stream_events(self) -> AsyncIterator[str]:
+        """OpenAI's transcription stream: a text delta per segment as it is decoded, then the whole text."""
+        finished = False
+        try:
+            kind, value = self._pending or await self.events.get()
+            first = True
+            while kind != "done":
+                if kind == "start":
+                    self.request.state.audio_s = round(value.duration, 3)
+                elif kind == "segment":
+                    yield delta_event(value.text.lstrip() if first else value.text)
+                    first = False
+                kind, value = await asyncio.wait_for(self.events.get(), timeout=self._remaining())
+            transcript = self._outcome()
+            finished = True
+            yield done_event(transcript.text)
+        except asyncio.TimeoutError:
+            yield error_event(_timeout().body())
+        except ApiError as error:
+            yield error_event(error.body())
+        except Cancelled:
+            pass
+        except Exception as error:  # noqa: BLE001 - a bug: logged with its traceback, never sent
+            self.services.log.event("error", f"error: stream: {error!r}", error=repr(error))
+            import traceback
+
+            traceback.print_exception(error)
+            yield error_event(error_body("internal server error", "server_error", code="internal_error"))
+        finally:
+            if not finished:
+                self.cancel()
+
+    def _work(self) -> Transcript:
+        try:
+            with self.services.pool.lease(self.job.model) as whisper:
+                return transcribe_upload(
+                    whisper,
+                    self.upload.path,
+                    self.job.options,
+                    filename=self.upload.filename,
+                    cancelled=self.cancelled,
+                    on_start=lambda info: self._post(("start", info)),
+                    on_segment=lambda segment: self._post(("segment", segment)),
+                )
+        except Cancelled as stopped:
+            name = self.upload.filename
+            self.services.log.event(
+                "cancelled", f"{name}: {stopped}", source=name, segments=stopped.segments, at_s=round(stopped.at_s, 3)
+            )
+            raise
+        finally:
+            self.upload.delete()
+
+    def _post(self, event: tuple[str, Any]) -> None:
+        try:
+            self.loop.call_soon_threadsafe(self.events.put_nowait, event)
+        except RuntimeError:  # the loop is closed: nobody is waiting any more
+            pass
+
+    async def _race(self, awaitable):
+        """`awaitable`'s result, unless the client disconnects or the deadline passes first (then cancel)."""
+        waiter = asyncio.ensure_future(awaitable)
+        gone = asyncio.ensure_future(_disconnected(self.request))
+        try:
+            done, _ = await asyncio.wait({waiter, gone}, timeout=self._remaining(), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            gone.cancel()
+        if waiter in done:
+            return waiter.result()
+        waiter.cancel()
+        self.cancel()
+        if gone in done:
+            self.request.state.outcome = "client gone"
+            raise ClientGone("the client disconnected before its transcript was ready")
+        raise _timeout()
+
+    def _outcome(self) -> Transcript:
+        """The worker's result, its expected failures as the client should see them."""
+        try:
+            transcript = self.future.result()
+        except concurrent.futures.CancelledError:
+            raise Cancelled("cancelled before it started") from None
+        except UsageError as error:  # options the loaded model cannot honour
+            raise self.services.rules.bad_request(error, self.upload.fields) from None
+        except (ModelError, DeviceError) as error:
+            raise ServerError(f"model {self.job.model}: {error.cause}", param="model", code="model_unavailable") from None
+        self.request.state.audio_s = round(transcript.info.duration, 3)
+        return transcript
+
+    def _remaining(self) -> float:
+        return max(self.deadline - time.monotonic(), 0.001)
+
+
+async def _disconnected(request) -> None:
+    """Returns when the client closes the connection (the body has been read, so only that can come)."""
+    while True:
+        message = await request.receive()
+        if message["type"] == "http.disconnect":
+            return
+
+
+def _timeout() -> DecodeTimeout:
+    return DecodeTimeout("the transcript was not ready within --request-timeout-s; the work was stopped")
