@@ -159,6 +159,8 @@ def test_verbose_json_has_openai_keys_and_segments_but_no_words_unless_asked(cli
         assert keys <= set(segment)
         assert 0 <= segment["start"] < segment["end"] <= document["duration"] + 0.5
         assert segment["compression_ratio"] > 0 and segment["temperature"] == 0.0
+        assert segment["tokens"] and all(type(token) is int for token in segment["tokens"])
+        assert type(segment["seek"]) is int and segment["seek"] <= segment["start"] * 100
     assert [s["start"] for s in segments] == sorted(s["start"] for s in segments)
     assert words_of(document["text"]) == words_of(" ".join(s["text"] for s in segments))
 

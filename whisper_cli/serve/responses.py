@@ -10,8 +10,6 @@ from ..languages import LANGUAGES, language_name
 from ..transcript import Segment, Transcript
 from ..writers import OutputFormat, SubtitleLayout, _number, _time, _valid_unicode, make_writer
 
-FRAMES_PER_SECOND = 100  # Whisper's mel frames; `seek` counts them
-WINDOW_S = 30.0
 MEDIA_TYPES = {
     "json": "application/json",
     "verbose_json": "application/json",
@@ -54,18 +52,14 @@ def verbose_json(transcript: Transcript, *, task: str, words: bool) -> dict[str,
 
 
 def segment_record(index: int, segment: Segment) -> dict[str, Any]:
-    """OpenAI's segment keys, numbered from 0 as OpenAI does. `seek` and `tokens` are read from the Segment
-    when it carries them; until then seek is the start of the 30 s window around the segment's start,
-    in frames, and tokens is empty."""
-    seek = getattr(segment, "seek", None)
-    tokens = getattr(segment, "tokens", None)
+    """OpenAI's segment keys, numbered from 0 as OpenAI does."""
     return {
         "id": index,
-        "seek": int(seek) if seek is not None else _window_frames(segment.start),
+        "seek": segment.seek,
         "start": _time(segment.start),
         "end": _time(segment.end),
         "text": _valid_unicode(segment.text),
-        "tokens": list(tokens) if tokens is not None else [],
+        "tokens": list(segment.tokens),
         "temperature": _number(segment.temperature),
         "avg_logprob": _number(segment.avg_logprob),
         "compression_ratio": _number(segment.compression_ratio),
@@ -106,8 +100,3 @@ def sse(data: dict[str, Any]) -> str:
 def _json(document: dict[str, Any]) -> str:
     return json.dumps(document, ensure_ascii=False, allow_nan=False)
 
-
-def _window_frames(seconds: float) -> int:
-    if not math.isfinite(seconds) or seconds <= 0:
-        return 0
-    return int(seconds // WINDOW_S) * round(WINDOW_S * FRAMES_PER_SECOND)
