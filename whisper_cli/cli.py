@@ -18,6 +18,7 @@ from .models import BUNDLED_MODELS, MODEL_REPOS
 from .options import check_usage, decode_options, parse_threshold, subtitle_layout
 from .inputs import help_text as inputs_help
 from .manifest import help_text as resume_help
+from .audio_raw import RawEncoding, raw_format
 from .progress import LogFormat
 from .writers import OutputFormat
 
@@ -30,6 +31,7 @@ WORDS_PANEL = "Word timestamps"
 LAYOUT_PANEL = "Subtitle layout (srt, vtt)"
 VAD_PANEL = "VAD, batching and stereo"
 BATCH_PANEL = "Batch"
+RAW_PANEL = "Raw PCM input"
 
 STOP_SIGNALS = {signal.SIGINT: (ExitCode.INTERRUPTED, "interrupted"), signal.SIGTERM: (ExitCode.TERMINATED, "terminated")}
 
@@ -330,6 +332,21 @@ def transcribe(
             "--split-stereo", help="Transcribe the left and right channels apart, labelled L and R (calls).", rich_help_panel=VAD_PANEL
         ),
     ] = False,
+    input_format: Annotated[
+        Optional[RawEncoding],
+        typer.Option(
+            "--input-format", help="The input is headerless PCM in this encoding (arecord, sox -t raw, parec, ffmpeg -f s16le).",
+            rich_help_panel=RAW_PANEL, show_default=False,
+        ),
+    ] = None,
+    sample_rate: Annotated[
+        Optional[int],
+        typer.Option("--sample-rate", metavar="HZ", help="Sample rate of --input-format audio [default: 16000].", rich_help_panel=RAW_PANEL, show_default=False),
+    ] = None,
+    channels: Annotated[
+        Optional[int],
+        typer.Option("--channels", metavar="N", help="Interleaved channels of --input-format audio [default: 1].", rich_help_panel=RAW_PANEL, show_default=False),
+    ] = None,
     version: Annotated[
         bool, typer.Option("--version", help="Show the version and exit.", is_eager=True, callback=lambda v: _print_version(v))
     ] = False,
@@ -347,6 +364,7 @@ def transcribe(
     decode, layout = decode_options(ctx.params), subtitle_layout(ctx.params)
     if pack_batch is not None and not pack:
         raise UsageError("--pack-batch", "has no effect with --no-pack")
+    raw = raw_format(input_format, sample_rate, channels)
     for warning in check_usage(decode, layout, formats, model):
         reporter.warn(warning)
     config = RunConfig(
@@ -363,6 +381,7 @@ def transcribe(
         prefetch=prefetch,
         pack=pack,
         pack_batch=pack_batch,
+        raw=raw,
     )
     raise typer.Exit(run(config, reporter).exit_code)
 
