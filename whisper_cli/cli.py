@@ -32,6 +32,7 @@ LAYOUT_PANEL = "Subtitle layout (srt, vtt)"
 VAD_PANEL = "VAD, batching and stereo"
 BATCH_PANEL = "Batch"
 RAW_PANEL = "Raw PCM input"
+LIVE_PANEL = "Live streams"
 
 STOP_SIGNALS = {signal.SIGINT: (ExitCode.INTERRUPTED, "interrupted"), signal.SIGTERM: (ExitCode.TERMINATED, "terminated")}
 
@@ -347,6 +348,17 @@ def transcribe(
         Optional[int],
         typer.Option("--channels", metavar="N", help="Interleaved channels of --input-format audio [default: 1].", rich_help_panel=RAW_PANEL, show_default=False),
     ] = None,
+    live: Annotated[
+        bool,
+        typer.Option(
+            "--live", help="Transcribe a never-ending stream (INPUT - or a FIFO) as it arrives: final segments stream to stdout.",
+            rich_help_panel=LIVE_PANEL,
+        ),
+    ] = False,
+    partials: Annotated[
+        bool,
+        typer.Option("--partials", help='With --live -f jsonl, also provisional lines ("final": false), replaced by the next with the same id.', rich_help_panel=LIVE_PANEL),
+    ] = False,
     version: Annotated[
         bool, typer.Option("--version", help="Show the version and exit.", is_eager=True, callback=lambda v: _print_version(v))
     ] = False,
@@ -367,13 +379,20 @@ def transcribe(
     raw = raw_format(input_format, sample_rate, channels)
     for warning in check_usage(decode, layout, formats, model):
         reporter.warn(warning)
+    model_settings = ModelSettings(model, device.value, compute_type.value, cpu_threads, offline or None)
+    if partials and not live:
+        raise UsageError("--partials", "needs --live")
+    if live:
+        from .live_run import live_command
+
+        raise typer.Exit(live_command(tuple(inputs or ()), formats, output_dir, decode, layout, raw, partials, model_settings, reporter))
     config = RunConfig(
         inputs=tuple(inputs or ()),
         formats=formats,
         output_dir=output_dir,
         decode=decode,
         layout=layout,
-        model=ModelSettings(model, device.value, compute_type.value, cpu_threads, offline or None),
+        model=model_settings,
         recursive=recursive,
         files_from=files_from,
         overwrite=overwrite,

@@ -89,6 +89,17 @@ class Whisper:
         )
         return TranscriptStream(info, segments, notes)
 
+    def transcribe_span(
+        self, samples: np.ndarray, options: DecodeOptions, *, offset_s: float = 0.0, prompt: Optional[str] = None
+    ) -> TranscriptStream:
+        """Samples that begin `offset_s` into a longer stream (live mode), primed with `prompt`, the text
+        heard before them: segments and words timed from the stream's start."""
+        if prompt:
+            options = dataclasses.replace(options, initial_prompt=prompt)
+        stream = self(samples, options)
+        stream.segments = (_shifted(segment, offset_s) for segment in stream.segments)
+        return stream
+
     def _transcribe(self, samples: np.ndarray, options: DecodeOptions):
         """faster-whisper's lazy (segments, info) for one channel."""
         if options.batch_size:
@@ -186,6 +197,11 @@ def get_whisper(
     # Same features, same settings; only computed window by window (see features.py).
     model.feature_extractor.__class__ = WindowedFeatureExtractor
     return Whisper(model, resolved, choice, threads)
+
+
+def _shifted(segment: Segment, offset_s: float) -> Segment:
+    words = tuple(dataclasses.replace(w, start=w.start + offset_s, end=w.end + offset_s) for w in segment.words)
+    return dataclasses.replace(segment, start=segment.start + offset_s, end=segment.end + offset_s, words=words)
 
 
 def _convert_segments(raw_segments) -> Iterator[Segment]:
