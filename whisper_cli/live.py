@@ -134,8 +134,19 @@ class LiveTranscriber:
         update = LiveUpdate()
         while self._step(update, at_end=True):
             pass
-        self._commit(self._policy.commit_pending(), update, close_all=True)
+        self._commit(self._commit_unconfirmed(), update, close_all=True)
         return update
+
+    def skip_audio(self, seconds: float) -> list[Segment]:
+        """`seconds` of the stream that will never be inserted (dropped, falling behind): what was heard
+        before them is final, and the clock moves past them."""
+        update = LiveUpdate()
+        self._commit(self._commit_unconfirmed(), update, close_all=True)
+        self._policy.forget_pending()
+        self._start_s = self.received_s + seconds
+        self._done_s = self._start_s
+        self._audio = self._audio[:0]
+        return update.finals
 
     def flush_committed(self) -> list[Segment]:
         """What is committed but not yet in a final segment (on Ctrl-C), without decoding anything more."""
@@ -152,7 +163,7 @@ class LiveTranscriber:
         spans = self._detect(region)
         if not spans:
             # Silence: it never reaches the decoder; what was heard before it is final.
-            self._commit(self._policy.commit_pending(), update, close_all=True)
+            self._commit(self._commit_unconfirmed(), update, close_all=True)
             # Keep a little: speech that is only starting is too short yet for the VAD to call it speech.
             self._done_s = max(self._done_s, self.received_s - _ONSET_KEPT_S)
             self._drop_before(self._done_s - self.settings.context_s)
@@ -164,7 +175,7 @@ class LiveTranscriber:
         self._drop_before(speech_s if stale else speech_s - self.settings.context_s)
         if len(spans) > 1 or spans[0][1] < len(region) or at_end:  # the utterance has ended
             agreed = self._pass(self._audio[: self._index(end_s)])
-            self._commit(agreed + self._policy.commit_pending(), update, close_all=True)
+            self._commit(agreed + self._commit_unconfirmed(), update, close_all=True)
             self._policy.forget_pending()
             self._done_s = end_s
             self._drop_before(end_s - self.settings.context_s)
@@ -172,7 +183,7 @@ class LiveTranscriber:
         self._commit(self._pass(self._audio), update)
         if self.received_s - max(self._policy.committed_until_s, speech_s) > self.settings.max_uncommitted_s:
             # Too long without agreement (a long breathless stretch): commit all but the last second.
-            self._commit(self._policy.commit_pending(until_s=self.received_s - 1.0), update)
+            self._commit(self._commit_unconfirmed(until_s=self.received_s - 1.0), update)
         self._trim_committed()
         return False
 
@@ -185,6 +196,11 @@ class LiveTranscriber:
             for w in segment.words
         ]
         return self._policy.insert(words)
+
+    def _commit_unconfirmed(self, until_s: float = float("inf")) -> list[HeardWord]:
+        """The pending words no second pass confirmed, less those from a segment that fails the quality checks:
+        what Whisper writes over the cut-off end of an utterance ("Thank you for watching.") is such a segment."""
+        return [word for word in self._policy.commit_pending(until_s) if not is_suspect(word.source)]
 
     def _commit(self, words: Sequence[HeardWord], update: LiveUpdate, close_all: bool = False) -> None:
         if words and words[0].start - self._last_word_end_s > self.settings.prompt_reset_pause_s:

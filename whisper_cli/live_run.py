@@ -72,16 +72,22 @@ def run_live(config: LiveConfig, whisper_factory: Callable[[], object], reporter
     try:
         out.start()
         while True:
-            blocks, ended = feed.take(config.settings.step_s)
+            blocks, dropped_s, ended = feed.take(config.settings.step_s)
+            early = LiveUpdate()
+            if dropped_s:
+                early.dropped.append((transcriber.received_s, transcriber.received_s + dropped_s))
+                early.finals = transcriber.skip_audio(dropped_s)
             for block in blocks:
                 transcriber.insert_audio_chunk(block)
-            lag_s = feed.waiting_s()
+            # All that was taken beyond one step waited while the last pass ran: that is the lag.
+            lag_s = sum(len(block) for block in blocks) / SAMPLE_RATE - config.settings.step_s
             if lag_s > LAG_WARNING_S and not lag_told:
                 lag_told = True
-                reporter.warn(f"{name}: decoding falls behind real time by {lag_s:.1f} s; committing sooner")
+                reporter.warn(f"{name}: decoding is {lag_s:.1f} s behind the stream; passes take more audio at once")
             update = transcriber.finish() if ended else transcriber.process_iter()
-            for start_s, end_s in update.dropped + feed.take_dropped():
-                reporter.warn(f"{name}: dropped {start_s:.1f}-{end_s:.1f} s of audio undecoded (decoding fell behind)")
+            update.finals[:0], update.dropped[:0] = early.finals, early.dropped
+            for start_s, end_s in update.dropped:
+                reporter.warn(f"{name}: dropped {start_s:.1f}-{end_s:.1f} s of audio undecoded (decoding fell too far behind)")
             for note in decoder.take_notes():
                 reporter.warn(f"{name}: {note}")
             out.update(update, transcriber.received_s)
@@ -148,10 +154,6 @@ class _Feed:
 
     def __init__(self, reader: PipeReader, raw: Optional[RawFormat], warn: Callable[[str], None]):
         self._queue: "queue.Queue" = queue.Queue()
-        self._waiting = 0  # samples queued and not yet taken
-        self._lock = threading.Lock()
-        self._dropped: list[tuple[float, float]] = []
-        self._taken_s = 0.0  # stream time of the next sample take() hands out
         # A daemon: a read blocked on a quiet pipe must not keep the process alive after Ctrl-C; it holds
         # no io lock (audio_stream reads the descriptor itself), so exiting past it is safe.
         self._thread = threading.Thread(target=self._work, args=(reader, raw, warn), name="whisper-cli-live-feed", daemon=True)
@@ -160,16 +162,16 @@ class _Feed:
     def _work(self, reader: PipeReader, raw: Optional[RawFormat], warn) -> None:
         try:
             for block in decode_chunks(reader, raw, warn):
-                with self._lock:
-                    self._waiting += len(block)
                 self._queue.put(block)
         except BaseException as error:  # raised again in the main thread by take()
             self._queue.put(error)
             return
         self._queue.put(None)
 
-    def take(self, step_s: float) -> tuple[list[np.ndarray], bool]:
-        """Blocks until step_s of new audio (or the end) has arrived, then everything that has: (blocks, ended)."""
+    def take(self, step_s: float) -> tuple[list[np.ndarray], float, bool]:
+        """Blocks until step_s of new audio (or the end) has arrived, then takes all that has.
+
+        Returns (blocks, seconds dropped before them, ended): beyond MAX_LAG_S the oldest audio is dropped."""
         blocks: list[np.ndarray] = []
         have, ended = 0, False
         while not ended and (have < step_s * SAMPLE_RATE or not self._queue.empty()):
@@ -184,28 +186,10 @@ class _Feed:
             else:
                 blocks.append(item)
                 have += len(item)
-        with self._lock:
-            self._waiting -= have
-        return self._bounded(blocks), ended
-
-    def _bounded(self, blocks: list[np.ndarray]) -> list[np.ndarray]:
-        total = sum(len(block) for block in blocks)
-        excess = total - int(MAX_LAG_S * SAMPLE_RATE)
-        start_s = self._taken_s
-        self._taken_s += total / SAMPLE_RATE
+        excess = have - int(MAX_LAG_S * SAMPLE_RATE)
         if excess <= 0:
-            return blocks
-        joined = np.concatenate(blocks)
-        self._dropped.append((start_s, start_s + excess / SAMPLE_RATE))
-        return [joined[excess:]]
-
-    def waiting_s(self) -> float:
-        with self._lock:
-            return self._waiting / SAMPLE_RATE
-
-    def take_dropped(self) -> list[tuple[float, float]]:
-        taken, self._dropped = self._dropped, []
-        return taken
+            return blocks, 0.0, ended
+        return [np.concatenate(blocks)[excess:]], excess / SAMPLE_RATE, ended
 
 
 class _LiveOutput:
