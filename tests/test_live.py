@@ -17,6 +17,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -28,7 +29,10 @@ from whisper_cli.live_run import EngineDecoder
 from whisper_cli.options import DecodeOptions
 
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1"}
-WAIT_S = 900  # for a first final on a loaded shared machine; a pass of tiny.en takes well under a second on an idle one
+REPO_SAMPLES = Path(__file__).resolve().parent.parent / "samples"
+# For a first final on a loaded shared machine (a pass of tiny.en takes well under a second on an idle one);
+# LIVE_TEST_WAIT_S shortens it when checking that a deliberately broken build fails.
+WAIT_S = float(os.environ.get("LIVE_TEST_WAIT_S", 900))
 
 
 def transcribe_exe() -> str:
@@ -189,3 +193,12 @@ def test_malformed_stream_is_one_error_line_and_exit_1():
 def test_live_usage_errors_exit_2(args, line):
     done = subprocess.run([transcribe_exe(), "--model", "tiny.en", *args], capture_output=True, text=True, env=ENV, timeout=300, stdin=subprocess.DEVNULL)
     assert (done.returncode, done.stderr.splitlines()) == (2, [line])
+
+
+def test_a_fifo_source_is_read_as_it_is_written(tmp_path):
+    fifo = tmp_path / "stream.fifo"
+    os.mkfifo(fifo)
+    command = f"{transcribe_exe()} --live {fifo} --model tiny.en & cat {REPO_SAMPLES / 'hello.flac'} > {fifo}; wait $!"
+    done = subprocess.run(["bash", "-c", command], capture_output=True, text=True, env=ENV, timeout=WAIT_S)
+    assert done.returncode == 0, done.stderr
+    assert "without any network connection" in done.stdout.lower()

@@ -27,6 +27,7 @@ from .transcript import Segment, Word
 
 SENTENCE_ENDS = (".", "?", "!", "。", "？", "！")
 _ONSET_KEPT_S = 0.5  # of silence, kept in case speech is starting (the VAD needs 0.25 s to call it speech)
+_UNCOMMITTED_KEPT_S = 1.0  # of a stretch committed for its length, the last second waits for the next pass
 _TRIM_HYSTERESIS_S = 3.0  # committed audio beyond the context kept before it is cut, so cuts are rare
 _PROMPT_SLACK_S = 0.05  # word ends are timed to 20 ms; a word ending this close to the buffer start is before it
 
@@ -182,8 +183,11 @@ class LiveTranscriber:
             return len(spans) > 1
         self._commit(self._pass(self._audio), update)
         if self.received_s - max(self._policy.committed_until_s, speech_s) > self.settings.max_uncommitted_s:
-            # Too long without agreement (a long breathless stretch): commit all but the last second.
-            self._commit(self._commit_unconfirmed(until_s=self.received_s - 1.0), update)
+            # Too long without agreement (a long breathless stretch, or speech-like noise with no words):
+            # all but the last second is final, and only context is kept of it.
+            cut_s = self.received_s - _UNCOMMITTED_KEPT_S
+            self._commit(self._commit_unconfirmed(until_s=cut_s), update)
+            self._drop_before(cut_s - self.settings.context_s)
         self._trim_committed()
         return False
 

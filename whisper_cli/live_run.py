@@ -95,9 +95,9 @@ def run_live(config: LiveConfig, whisper_factory: Callable[[], object], reporter
                 break
     except KeyboardInterrupt:
         out.update(LiveUpdate(finals=transcriber.flush_committed()), transcriber.received_s)
-        out.finish(transcriber.received_s)
+        out.finish(transcriber.received_s, decoder.language)
         raise
-    out.finish(transcriber.received_s)
+    out.finish(transcriber.received_s, decoder.language)
     return ExitCode.OK
 
 
@@ -123,6 +123,10 @@ class EngineDecoder:
     def take_notes(self) -> list[str]:
         taken, self._notes = self._notes, []
         return taken
+
+    @property
+    def language(self) -> Optional[str]:
+        return self._options.language
 
 
 def _open_source(source: str) -> PipeReader:
@@ -221,8 +225,8 @@ class _LiveOutput:
                 self._sink.write(line)
                 self._last_partial = line
 
-    def finish(self, received_s: float) -> None:
-        info = dataclasses.replace(self._info, duration=received_s)
+    def finish(self, received_s: float, language: Optional[str]) -> None:
+        info = dataclasses.replace(self._info, duration=received_s, language=language or self._info.language)
         self._sink.write(self._writer.finish(Transcript(info, tuple(self._finals))))
 
 
