@@ -115,3 +115,27 @@ def test_a_pause_ends_the_utterance_at_once_without_a_second_pass():
     transcriber.insert_audio_chunk(np.zeros(3 * SAMPLE_RATE, dtype=np.float32))
     finals = transcriber.process_iter().finals
     assert [segment.text for segment in finals] == [" w0 w1 w2 w3"]
+
+
+def test_decode_chunks_yields_blocks_of_a_pipe_before_its_writer_closes_it(shared_samples):
+    """A WAV stream from ffmpeg, read through audio.decode_chunks while ffmpeg still holds the pipe open."""
+    import subprocess
+
+    from whisper_cli.audio import decode_chunks
+
+    command = f"ffmpeg -loglevel error -i {shared_samples / 'jfk.flac'} -f wav -ac 1 -ar 16000 -; sleep 600"
+    writer = subprocess.Popen(["bash", "-c", command], stdout=subprocess.PIPE, start_new_session=True)
+    try:
+        total = 0
+        for block in decode_chunks(writer.stdout, name="<pipe>"):
+            assert block.dtype == np.float32
+            total += len(block)
+            if total >= 10 * SAMPLE_RATE:
+                break
+        assert writer.poll() is None  # still sleeping: no EOF yet
+    finally:
+        import os
+        import signal
+
+        os.killpg(writer.pid, signal.SIGKILL)
+        writer.wait()

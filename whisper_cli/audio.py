@@ -329,3 +329,14 @@ def _ffmpeg_cause(error) -> str:
     # The file was readable a moment ago, so FFmpeg's "Input/output error" and the like are its demuxer
     # giving up on a damaged or cut-off container far more often than a failing disk.
     return f"cannot decode audio: damaged, truncated or unsupported file (FFmpeg: {message})"
+
+
+def decode_chunks(stream, raw: Optional["RawFormat"] = None, *, name: str = "<stream>", warn: Optional[Warn] = None):
+    """A pipe (a file descriptor or a binary file with one) -> float32 16 kHz mono blocks as its bytes arrive.
+
+    Raw PCM with `raw`, else any container FFmpeg demuxes without seeking; never waits for EOF (audio_stream.py).
+    """
+    from .audio_stream import PipeReader, decode_chunks as stream_chunks
+
+    fd = stream if isinstance(stream, int) else stream.fileno()
+    return stream_chunks(PipeReader(fd, name), raw, warn)
