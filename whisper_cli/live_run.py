@@ -33,6 +33,7 @@ from .writers import OutputFormat, SubtitleLayout, make_writer
 
 LAG_WARNING_S = 5.0  # audio waiting this long behind the decoder is worth saying, once
 MAX_LAG_S = 60.0  # beyond this much waiting audio, the oldest is dropped (and said so): memory stays flat
+IDLE_FINAL_S = 2.0  # a pipe with no bytes this long ends the utterance, as a pause would
 LANGUAGE_AFTER_S = 3.0  # speech needed before the detected language is kept for the rest of the stream
 
 
@@ -67,12 +68,19 @@ def run_live(config: LiveConfig, whisper_factory: Callable[[], object], reporter
     whisper = whisper_factory()  # the pipe is read meanwhile, so nothing is lost while the model loads
     decoder = EngineDecoder(whisper, config.decode)
     transcriber = LiveTranscriber(decoder, config.settings, word_timestamps=config.decode.word_timestamps)
-    out = _LiveOutput(config, TranscriptInfo(source=name, duration=0.0, language=config.decode.language))
+    out = _LiveOutput(config, TranscriptInfo(source=name, duration=0.0, language=config.decode.language), reporter)
     lag_told = False
     try:
         out.start()
+        quiet = False  # the pipe went quiet and what was heard is already final
         while True:
-            blocks, dropped_s, ended = feed.take(config.settings.step_s)
+            blocks, dropped_s, ended = feed.take(config.settings.step_s, float("inf") if quiet else IDLE_FINAL_S)
+            if not blocks and not ended and not dropped_s:
+                # No bytes for a while (a paused producer, `cat clip; sleep`): the utterance is over.
+                out.update(transcriber.finish(), transcriber.received_s)
+                quiet = True
+                continue
+            quiet = False
             early = LiveUpdate()
             if dropped_s:
                 early.dropped.append((transcriber.received_s, transcriber.received_s + dropped_s))
@@ -172,16 +180,20 @@ class _Feed:
             return
         self._queue.put(None)
 
-    def take(self, step_s: float) -> tuple[list[np.ndarray], float, bool]:
-        """Blocks until step_s of new audio (or the end) has arrived, then takes all that has.
+    def take(self, step_s: float, idle_s: float = float("inf")) -> tuple[list[np.ndarray], float, bool]:
+        """Blocks until step_s of new audio (or the end) has arrived, then takes all that has; returns early
+        with nothing if no audio comes for idle_s.
 
         Returns (blocks, seconds dropped before them, ended): beyond MAX_LAG_S the oldest audio is dropped."""
         blocks: list[np.ndarray] = []
         have, ended = 0, False
+        last_arrival = time.monotonic()
         while not ended and (have < step_s * SAMPLE_RATE or not self._queue.empty()):
             try:
                 item = self._queue.get(timeout=0.5)  # a timeout keeps Ctrl-C responsive
             except queue.Empty:
+                if time.monotonic() - last_arrival >= idle_s:
+                    break  # what has come is all there is for now
                 continue
             if item is None:
                 ended = True
@@ -190,6 +202,7 @@ class _Feed:
             else:
                 blocks.append(item)
                 have += len(item)
+                last_arrival = time.monotonic()
         excess = have - int(MAX_LAG_S * SAMPLE_RATE)
         if excess <= 0:
             return blocks, 0.0, ended
@@ -199,7 +212,7 @@ class _Feed:
 class _LiveOutput:
     """Finals through the format's writer to stdout, flushed at once; partials as JSONL with "final": false."""
 
-    def __init__(self, config: LiveConfig, info: TranscriptInfo):
+    def __init__(self, config: LiveConfig, info: TranscriptInfo, reporter: Reporter):
         self._writer = make_writer(config.fmt, config.layout)
         self._jsonl = config.fmt == OutputFormat.JSONL
         self._partials = config.partials
@@ -207,11 +220,15 @@ class _LiveOutput:
         self._sink = StreamSink()
         self._finals: list[Segment] = []  # kept only for json, written whole at the end
         self._last_partial: Optional[str] = None
+        # The provisional text as one live line, only for a person watching stderr on a terminal.
+        self._live_line = reporter.stream if reporter.chatty else None
 
     def start(self) -> None:
         self._sink.write(self._writer.start(self._info))
 
     def update(self, update: LiveUpdate, received_s: float) -> None:
+        if update.finals:
+            self._show_live_line("")  # cleared first: stdout may be the same terminal
         for segment in update.finals:
             if not self._writer.streams:
                 self._finals.append(segment)
@@ -224,8 +241,24 @@ class _LiveOutput:
             if line != self._last_partial:  # the same provisional text again says nothing new
                 self._sink.write(line)
                 self._last_partial = line
+        if update.partial is not None:
+            self._show_live_line(" ".join(update.partial.text.split()))
+
+    def _show_live_line(self, text: str) -> None:
+        if self._live_line is None:
+            return
+        import shutil
+
+        width = shutil.get_terminal_size().columns - 1
+        shown = text if len(text) <= width else "…" + text[-(width - 1):]
+        try:
+            self._live_line.write(f"\r\033[K{shown}")
+            self._live_line.flush()
+        except OSError:
+            self._live_line = None  # a terminal that went away is no reason to stop transcribing
 
     def finish(self, received_s: float, language: Optional[str]) -> None:
+        self._show_live_line("")
         info = dataclasses.replace(self._info, duration=received_s, language=language or self._info.language)
         self._sink.write(self._writer.finish(Transcript(info, tuple(self._finals))))
 
