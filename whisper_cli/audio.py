@@ -12,11 +12,14 @@ import os
 import stat
 import sys
 from pathlib import Path
-from typing import BinaryIO, Callable, Optional, Union
+from typing import TYPE_CHECKING, BinaryIO, Callable, Optional, Union
 
 import numpy as np
 
 from .errors import InputError
+
+if TYPE_CHECKING:
+    from .audio_raw import RawFormat
 
 SAMPLE_RATE = 16000  # Hz; what Whisper's feature extractor expects
 STDIN_NAME = "-"
@@ -40,14 +43,17 @@ def load_audio(
     split_stereo: bool = False,
     stdin: BinaryIO | None = None,
     warn: Optional[Warn] = None,
+    raw: Optional["RawFormat"] = None,
 ):
-    """Decode any container PyAV reads into float32 samples at SAMPLE_RATE.
+    """Decode any container PyAV reads, or headerless PCM described by `raw`, into float32 samples at SAMPLE_RATE.
 
     Returns one array, or (left, right) with split_stereo. Raises InputError naming the source.
     `warn` is told, in words, when a damaged or truncated file was only partly decoded.
     """
     name = display_name(source)
     warn = warn or _ignore
+    if raw is not None:
+        return _load_raw(source, name, raw, split_stereo, stdin, warn)
     if str(source) == STDIN_NAME:
         return _decode(io.BytesIO(_read_stdin(stdin, name)), name, split_stereo, warn)
     path = Path(source)
@@ -65,6 +71,29 @@ def load_audio(
 
 def _ignore(message: str) -> None:
     pass
+
+
+def _load_raw(source: AudioSource, name: str, raw: "RawFormat", split_stereo: bool, stdin: Optional[BinaryIO], warn: Warn):
+    """Headerless PCM from stdin, a pipe or a file: read whole, then resampled as a container's frames are."""
+    from .audio_raw import pcm_frames, whole_frames
+
+    if str(source) == STDIN_NAME:
+        data = _read_stdin(stdin, name)
+    else:
+        path = Path(source)
+        _stat_input(path, name)
+        with _open_readable(path, name) as stream:
+            data = _non_empty(_read(stream, name), name)
+    frames = whole_frames(data, raw, warn)
+    if not frames:
+        raise InputError(name, f"less than one frame of audio ({len(data)} bytes of {raw.describe()})")
+    output = _Resampled("stereo" if split_stereo else "mono")
+    try:
+        for frame in pcm_frames(frames, raw):
+            output.add(frame)
+    except MemoryError:
+        raise InputError(name, "too large to decode in memory") from None
+    return _to_float(output.finish(), split_stereo)
 
 
 def _read_stdin(stdin: Optional[BinaryIO], name: str) -> bytes:
@@ -300,3 +329,14 @@ def _ffmpeg_cause(error) -> str:
     # The file was readable a moment ago, so FFmpeg's "Input/output error" and the like are its demuxer
     # giving up on a damaged or cut-off container far more often than a failing disk.
     return f"cannot decode audio: damaged, truncated or unsupported file (FFmpeg: {message})"
+
+
+def decode_chunks(stream, raw: Optional["RawFormat"] = None, *, name: str = "<stream>", warn: Optional[Warn] = None):
+    """A pipe (a file descriptor or a binary file with one) -> float32 16 kHz mono blocks as its bytes arrive.
+
+    Raw PCM with `raw`, else any container FFmpeg demuxes without seeking; never waits for EOF (audio_stream.py).
+    """
+    from .audio_stream import PipeReader, decode_chunks as stream_chunks
+
+    fd = stream if isinstance(stream, int) else stream.fileno()
+    return stream_chunks(PipeReader(fd, name), raw, warn)

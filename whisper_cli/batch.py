@@ -21,6 +21,7 @@ import numpy as np
 
 from . import claims, manifest
 from .audio import SAMPLE_RATE, STDIN_NAME, load_audio
+from .audio_raw import RawFormat
 from .console import Reporter
 from .errors import ExitCode, InputError, UsageError
 from .inputs import Input, discover, is_single_file, output_bases, read_list
@@ -61,6 +62,7 @@ class RunConfig:
     prefetch: int = DEFAULT_PREFETCH  # 0 decodes each file only when its turn comes
     pack: bool = True  # short clips of a batch share 30 s windows (packing.py)
     pack_batch: Optional[int] = None  # packed windows decoded at once; None: packing.WINDOW_BATCH for the device
+    raw: Optional[RawFormat] = None  # headerless PCM input (--input-format); None: containers say what they hold
 
     @property
     def is_batch(self) -> bool:
@@ -159,7 +161,7 @@ def run(config: RunConfig, reporter: Reporter, load_model: Optional[Callable] = 
     view = make_view(reporter, config.log_format, batch=config.is_batch)
     result = RunResult()
     # Decoding starts now, on a background thread, and keeps `prefetch` files ahead of transcription.
-    decode = partial(_decode, split_stereo=config.decode.split_stereo)
+    decode = partial(_decode, split_stereo=config.decode.split_stereo, raw=config.raw, reporter=reporter)
     prefetcher = Prefetcher(todo, decode, depth=config.prefetch)
     current: Optional[Outcome] = None
     began = False
@@ -383,6 +385,7 @@ def settings_key(config: RunConfig) -> dict[str, Any]:
         "decode": config.decode.as_record(),
         "layout": asdict(config.layout),
         "pack": config.pack,
+        **({"raw": asdict(config.raw)} if config.raw else {}),  # absent unless given: older records stay valid
     }
 
 
@@ -400,9 +403,14 @@ def _job(item: Input, base: Optional[Path], config: RunConfig) -> Job:
     return Job(Outcome(item.name, outputs=tuple(outputs.values())), item, outputs, base)
 
 
-def _decode(job: Job, split_stereo: bool):
+def _decode(job: Job, split_stereo: bool, raw: Optional[RawFormat] = None, reporter: Optional[Reporter] = None):
     assert job.input is not None
-    return load_audio(job.input.source, split_stereo=split_stereo)
+    if raw is None:
+        return load_audio(job.input.source, split_stereo=split_stereo)
+    # Only raw input reports on stderr what decoding dropped (a partial last frame); a container's
+    # notes stay with the API, since a piped WAV's header announces a length it never has.
+    warn = (lambda message: reporter.warn(f"{job.input.name}: {message}")) if reporter else None
+    return load_audio(job.input.source, split_stereo=split_stereo, raw=raw, warn=warn)
 
 
 def _decide(job: Job, key: dict[str, Any], overwrite: bool) -> None:

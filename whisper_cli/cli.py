@@ -20,6 +20,7 @@ from .options import APPEND_PUNCTUATIONS, PREPEND_PUNCTUATIONS, check_usage, dec
 from .inputs import STDIN_NAME
 from .inputs import help_text as inputs_help
 from .manifest import help_text as resume_help
+from .audio_raw import RawEncoding, raw_format
 from .progress import LogFormat
 from .stdout_guard import GuardedStdout
 from .usage_errors import describe as describe_usage_error
@@ -34,6 +35,8 @@ WORDS_PANEL = "Word timestamps"
 LAYOUT_PANEL = "Subtitle layout (srt, vtt)"
 VAD_PANEL = "VAD, batching and stereo"
 BATCH_PANEL = "Batch"
+RAW_PANEL = "Raw PCM input"
+LIVE_PANEL = "Live streams"
 
 STOP_SIGNALS = {signal.SIGINT: (ExitCode.INTERRUPTED, "interrupted"), signal.SIGTERM: (ExitCode.TERMINATED, "terminated")}
 
@@ -372,6 +375,32 @@ def transcribe(
             "--split-stereo", help="Transcribe the left and right channels apart, labelled L and R (calls).", rich_help_panel=VAD_PANEL
         ),
     ] = False,
+    input_format: Annotated[
+        Optional[RawEncoding],
+        typer.Option(
+            "--input-format", help="The input is headerless PCM in this encoding (arecord, sox -t raw, parec, ffmpeg -f s16le).",
+            rich_help_panel=RAW_PANEL, show_default=False,
+        ),
+    ] = None,
+    sample_rate: Annotated[
+        Optional[int],
+        typer.Option("--sample-rate", metavar="HZ", help="Sample rate of --input-format audio [default: 16000].", rich_help_panel=RAW_PANEL, show_default=False),
+    ] = None,
+    channels: Annotated[
+        Optional[int],
+        typer.Option("--channels", metavar="N", help="Interleaved channels of --input-format audio [default: 1].", rich_help_panel=RAW_PANEL, show_default=False),
+    ] = None,
+    live: Annotated[
+        bool,
+        typer.Option(
+            "--live", help="Transcribe a never-ending stream (INPUT - or a FIFO) as it arrives: final segments stream to stdout.",
+            rich_help_panel=LIVE_PANEL,
+        ),
+    ] = False,
+    partials: Annotated[
+        bool,
+        typer.Option("--partials", help='With --live -f jsonl, also provisional lines ("final": false), replaced by the next with the same id.', rich_help_panel=LIVE_PANEL),
+    ] = False,
     version: Annotated[
         bool, typer.Option("--version", help="Show the version and exit.", is_eager=True, callback=lambda v: _print_version(v))
     ] = False,
@@ -390,15 +419,23 @@ def transcribe(
     decode, layout = decode_options(ctx.params), subtitle_layout(ctx.params)
     if pack_batch is not None and not pack:
         raise UsageError("--pack-batch", "has no effect with --no-pack")
+    raw = raw_format(input_format, sample_rate, channels)
     for warning in check_usage(decode, layout, formats, model):
         reporter.warn(warning)
+    model_settings = ModelSettings(model, device.value, compute_type.value, cpu_threads, offline or None)
+    if partials and not live:
+        raise UsageError("--partials", "needs --live")
+    if live:
+        from .live_run import live_command
+
+        raise typer.Exit(live_command(tuple(inputs or ()), formats, output_dir, decode, layout, raw, partials, model_settings, reporter))
     config = RunConfig(
         inputs=tuple(inputs or ()),
         formats=formats,
         output_dir=output_dir,
         decode=decode,
         layout=layout,
-        model=ModelSettings(model, device.value, compute_type.value, cpu_threads, offline or None),
+        model=model_settings,
         recursive=recursive,
         files_from=files_from,
         overwrite=overwrite,
@@ -406,6 +443,7 @@ def transcribe(
         prefetch=prefetch,
         pack=pack,
         pack_batch=pack_batch,
+        raw=raw,
     )
     validate(config)
     _say_when_reading_stdin(config, reporter)

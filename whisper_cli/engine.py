@@ -70,6 +70,7 @@ class Whisper:
         options: DecodeOptions = DecodeOptions(),
         *,
         source: Optional[str] = None,
+        note_speech_without_text: bool = True,
     ) -> TranscriptStream:
         """Transcribe a path, 16 kHz float32 samples, or a (left, right) pair of them (--split-stereo).
 
@@ -101,7 +102,7 @@ class Whisper:
             settings=options.as_record(),
         )
         stream = TranscriptStream(info, segments, notes)
-        if not isinstance(audio, tuple) and not options.multilingual and not options.clip_timestamps:
+        if note_speech_without_text and not isinstance(audio, tuple) and not options.multilingual and not options.clip_timestamps:
             stream.segments = self._watch_for_skipped_speech(stream, segments, audio, options)
         return stream
 
@@ -118,6 +119,17 @@ class Whisper:
         for stretch in found:
             stream.notes.append(hint(stretch, self.resolved.name, self.is_multilingual, options.language is not None))
         stream.info = dataclasses.replace(stream.info, speech_without_text=tuple(found))
+
+    def transcribe_span(
+        self, samples: np.ndarray, options: DecodeOptions, *, offset_s: float = 0.0, prompt: Optional[str] = None
+    ) -> TranscriptStream:
+        """Samples that begin `offset_s` into a longer stream (live mode), primed with `prompt`, the text
+        heard before them: segments and words timed from the stream's start."""
+        if prompt:
+            options = dataclasses.replace(options, initial_prompt=prompt)
+        stream = self(samples, options, note_speech_without_text=False)  # a live pass is one utterance
+        stream.segments = (_shifted(segment, offset_s) for segment in stream.segments)
+        return stream
 
     def _transcribe(self, samples: np.ndarray, options: DecodeOptions):
         """faster-whisper's lazy (segments, info) for one channel."""
@@ -242,6 +254,11 @@ def _language_changes(segments: Iterator[Segment], language: Optional[str], note
             note(f"{segment.start:.1f} s: language changes from {language_name(language)} to {language_name(segment.language)}")
             language = segment.language
         yield segment
+
+
+def _shifted(segment: Segment, offset_s: float) -> Segment:
+    words = tuple(dataclasses.replace(w, start=w.start + offset_s, end=w.end + offset_s) for w in segment.words)
+    return dataclasses.replace(segment, start=segment.start + offset_s, end=segment.end + offset_s, words=words)
 
 
 def _convert_segments(raw_segments, window_language: Callable[[], Optional[str]] = lambda: None) -> Iterator[Segment]:
