@@ -82,21 +82,29 @@ def main() -> None:
     }
     if not args.no_warmup:
         _warm_up(setup, chosen, work, args, run_dir / "warmup")
-    for workload in work:
+    stem = RESULTS / f"{started}{'-quick' if args.quick else ''}"
+    partial = stem.with_name(stem.name + ".partial.json")
+    for done, workload in enumerate(work, 1):
         result["rows"] += _run_workload(workload, chosen, setup, args, run_dir)
+        # After each workload, what is complete so far: a run cut short still leaves whole workloads behind.
+        text = _finish(result, complete=done == len(work))
+        partial.write_text(json.dumps(result, indent=1, ensure_ascii=False), encoding="utf-8")
+    partial.replace(stem.with_suffix(".json"))
+    stem.with_suffix(".md").write_text(text, encoding="utf-8")
+    sys.stdout.write(text)
+    _log(f"wrote {stem}.json and {stem}.md; outputs and logs of every run in {run_dir}")
 
+
+def _finish(result: dict, complete: bool) -> str:
+    """Load average now, verdicts and targets over the rows measured so far; returns the markdown report."""
+    result["complete"] = complete
     result["load"]["after"] = list(os.getloadavg())
     result["load_end"] = result["load"]["after"][0]
     result["finished"] = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     report.judge(result["rows"])
     result["targets"] = report.targets(result["rows"])
-    text = report.markdown(result)
     RESULTS.mkdir(parents=True, exist_ok=True)
-    stem = RESULTS / f"{started}{'-quick' if args.quick else ''}"
-    stem.with_suffix(".json").write_text(json.dumps(result, indent=1, ensure_ascii=False), encoding="utf-8")
-    stem.with_suffix(".md").write_text(text, encoding="utf-8")
-    sys.stdout.write(text)
-    _log(f"wrote {stem}.json and {stem}.md; outputs and logs of every run in {run_dir}")
+    return report.markdown(result)
 
 
 def _from_root(path: str) -> str:
