@@ -310,13 +310,13 @@ def _caption(result: dict) -> str:
     runs = config["runs"]
     return (
         f"Run `{result['started']}` (`{result.get('command', 'benchmarks/run.py')}`), JSON in "
-        f"`benchmarks/results/`: {machine['cpu_model']}{_topology(lscpu)}, {machine['usable_cores']} cores, "
+        f"`benchmarks/results/{result['started']}{'-quick' if config.get('quick') else ''}.json`: {machine['cpu_model']}{_topology(lscpu)}, {machine['usable_cores']} cores, "
         f"{machine['memory_gb']:.0f} GB. faster-whisper {machine['packages'].get('faster-whisper')}, ctranslate2 "
         f"{machine['packages'].get('ctranslate2')}, whisper-ctranslate2 {wct2}, Python {machine['python']}, "
         f"whisper-cli {machine['git']['commit'][:10]}{' (uncommitted changes)' if machine['git'].get('dirty') else ''}. "
         f"Model: bundled base, {config['compute_type']} on {config['device']}, {config['threads']} threads. "
-        f"Wall time is the median of {runs['startup']} runs for (a), {runs['short']} for (b) and {runs['long']} for "
-        f"(c) and (d), from spawn to exit; peak RSS is the largest, "
+        f"Wall time from spawn to exit, the median of the runs ({runs['startup']} for (a), {runs['short']} for (b), "
+        f"{runs['long']} for (c) and (d)); peak RSS the largest, "
         f"{'GNU time' + chr(39) + 's %M' if machine.get('rss_method') == 'gnu-time' else '/proc VmHWM polled'} "
         f"(MB = 10^6 bytes). "
         f"Load average (1 min) {before[0]:.2f} at the start, {after[0]:.2f} at the end."
