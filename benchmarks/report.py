@@ -234,7 +234,7 @@ def like_for_like(result: dict) -> str:
     """The README table: each whisper-cli mode beside the peers' matching mode, all from this one run."""
     rows, workloads = result["rows"], {w["key"]: w for w in result["workloads"]}
     lines = [
-        "| workload | mode | whisper-cli | whisper-ctranslate2 | plain faster-whisper | whisper-cli is faster by |",
+        "| workload | mode | whisper-cli | whisper-ctranslate2 | plain faster-whisper | whisper-cli speed-up (their wall / its wall) |",
         "|---|---|---|---|---|---|",
     ]
     for key, mode, wcli_id, wct2_id, plain_id in PAIRINGS:
