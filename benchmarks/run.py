@@ -1,11 +1,12 @@
-"""The benchmark suite, one command: every contender on every workload, a markdown table on stdout, JSON in results/.
+"""The benchmark suite, one command: every contender on every workload, a markdown table, JSON in results/scratch/.
 
     .venv/bin/python benchmarks/run.py             # the full suite (about an hour on 2 cores)
     .venv/bin/python benchmarks/run.py --quick     # a smoke run: 12 clips, a 1-minute recording
     .venv/bin/python benchmarks/run.py --workloads b,d --contenders wcli,plain
 
 Each transcription is one child process, timed from spawn to exit; its peak RSS is GNU time's %M for that process
-(Debian package `time`; without it, VmHWM polled from /proc). See benchmarks/README.md for what each figure means.
+(Debian package `time`; without it, VmHWM polled from /proc): measure.py. It refuses to run when installed versions
+differ from requirements.txt (pins.py). See benchmarks/README.md for what each figure means.
 """
 
 from __future__ import annotations
