@@ -12,18 +12,19 @@ in this one invocation, with:
 
 all with the same local model directory (the bundled base model unless --model-dir), int8 on the CPU, beam 5,
 the same language and the same thread count. Each run gets a fresh output folder, so nothing is skipped.
-Reported: files/s, audio seconds/s, wall time and peak RSS (the kernel's ru_maxrss of that child, via os.wait4),
-how many outputs each wrote, and the word error rate over all clips against the text espeak-ng spoke (both sides
-through benchmarks/normalize.py).
+Reported: files/s, audio seconds/s, the median wall time over the --repeat runs and the largest peak RSS, both
+measured as benchmarks/run.py does (benchmarks/measure.py: GNU time's %M, else /proc VmHWM), how many outputs
+each wrote, and the word error rate over all clips against the text espeak-ng spoke (both sides through
+benchmarks/normalize.py), scored on the first run.
 
     .venv/bin/python benchmarks/bench_batch.py                 # 40 clips, each tool once
     .venv/bin/python benchmarks/bench_batch.py --clips 8       # a quick check that it all runs
-    .venv/bin/python benchmarks/bench_batch.py --repeat 3      # best of three per tool
+    .venv/bin/python benchmarks/bench_batch.py --repeat 3      # median of three per tool
 
-whisper-ctranslate2 is installed on first use with `pip install whisper-ctranslate2` into
-benchmarks/work/wct2-venv (it needs no torch; the script checks that none came along). Results are printed as a
-markdown table and written to benchmarks/results/bench_batch.json. Timings compare only between runs on the same
-machine with nothing else running.
+whisper-ctranslate2 is installed on first use, at the versions of benchmarks/requirements.txt, into
+benchmarks/work/wct2-venv (as run.py does; it needs no torch); the script warns when an installed version differs
+from those pins. Results are printed as a markdown table and written to benchmarks/results/scratch/bench_batch.json.
+Timings compare only between runs on the same machine with nothing else running.
 """
 
 from __future__ import annotations
@@ -37,13 +38,17 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "benchmarks"))  # run as a script: the sibling modules import by name
+
+import contenders  # noqa: E402
+import pins  # noqa: E402
+from measure import RSS_NOTE, measure, rss_method, summarise  # noqa: E402
+
 WORK = ROOT / "benchmarks" / "work" / "batch"
-WCT2_VENV = ROOT / "benchmarks" / "work" / "wct2-venv"
-RESULTS = ROOT / "benchmarks" / "results" / "bench_batch.json"
+RESULTS = ROOT / "benchmarks" / "results" / "scratch" / "bench_batch.json"
 BIN = Path(sys.executable).parent
 MIN_CLIP_S, MAX_CLIP_S = 2.0, 15.0
 WORDS_PER_S = 2.6  # espeak-ng at about 160 words per minute
@@ -113,37 +118,11 @@ def probe_duration(path: Path) -> float:
 
 
 def ensure_whisper_ctranslate2() -> Path:
-    """benchmarks/work/wct2-venv/bin/whisper-ctranslate2, installed with pip on first use."""
-    tool = WCT2_VENV / "bin" / "whisper-ctranslate2"
-    if tool.exists():
-        return tool
-    print(f"installing whisper-ctranslate2 into {WCT2_VENV} ...", file=sys.stderr)
-    subprocess.run([sys.executable, "-m", "venv", str(WCT2_VENV)], check=True)
-    pip = [str(WCT2_VENV / "bin" / "python"), "-m", "pip", "install", "-q"]
-    subprocess.run([*pip, "whisper-ctranslate2"], check=True)
-    has_torch = subprocess.run([str(WCT2_VENV / "bin" / "python"), "-c", "import torch"], capture_output=True).returncode == 0
-    if has_torch:
-        print("warning: whisper-ctranslate2 pulled in torch; its peak RSS is not comparable", file=sys.stderr)
-    return tool
-
-
-def measure(command: list[str], env: dict[str, str]) -> dict:
-    """Wall time, exit status and peak RSS of one child process."""
-    started = time.perf_counter()
-    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    stderr_chunks = []
-    # wait4 gives this child's own rusage; read stderr first so a chatty child never blocks on a full pipe.
-    for chunk in iter(lambda: process.stderr.read(65536), b""):
-        stderr_chunks.append(chunk)
-    _, status, usage = os.wait4(process.pid, 0)
-    wall_s = time.perf_counter() - started
-    process.returncode = os.waitstatus_to_exitcode(status)
-    return {
-        "wall_s": wall_s,
-        "exit_code": process.returncode,
-        "peak_rss_mib": usage.ru_maxrss / 1024,  # KiB on Linux
-        "stderr_tail": b"".join(stderr_chunks).decode(errors="replace")[-2000:],
-    }
+    """benchmarks/work/wct2-venv/bin/whisper-ctranslate2, installed at the pinned versions on first use."""
+    problem = contenders.ensure_wct2(True, lambda message: print(message, file=sys.stderr))
+    if problem:
+        raise SystemExit(f"error: whisper-ctranslate2: {problem}")
+    return contenders.WCT2_VENV / "bin" / "whisper-ctranslate2"
 
 
 def commands(tool: str, clips: list[Path], folder: Path, out: Path, model_dir: Path, args) -> list[str]:
@@ -163,26 +142,32 @@ def commands(tool: str, clips: list[Path], folder: Path, out: Path, model_dir: P
 
 
 def run_tool(tool: str, clips: list[Path], folder: Path, model_dir: Path, args, env: dict[str, str]) -> dict:
-    best = None
-    for _ in range(args.repeat):
+    """--repeat runs of one tool: median wall time, largest peak RSS; outputs and texts of the first run."""
+    runs, first = [], None
+    method = rss_method()
+    for rep in range(args.repeat):
         out = WORK / "out" / tool.replace(" ", "_").replace("-", "_")
         shutil.rmtree(out, ignore_errors=True)
         out.mkdir(parents=True)
-        result = measure(commands(tool, clips, folder, out, model_dir, args), env)
-        result["outputs"] = len([p for p in out.rglob("*.txt")])
-        result["texts"] = {p.stem: " ".join(p.read_text().split()) for p in out.rglob("*.txt")}
-        if result["exit_code"] != 0:
-            print(f"warning: {tool} exited {result['exit_code']}:\n{result['stderr_tail']}", file=sys.stderr)
-        if best is None or result["wall_s"] < best["wall_s"]:
-            best = result
-    return best
+        logs = WORK / "logs" / out.name
+        logs.mkdir(parents=True, exist_ok=True)
+        got = measure(commands(tool, clips, folder, out, model_dir, args), logs / "stdout.txt", logs / "stderr.txt",
+                      method, env=env)
+        runs.append({"wall_s": got.wall_s, "rss_mb": got.rss_mb, "returncode": got.returncode,
+                     "load_before": got.load_before})
+        if got.returncode != 0:
+            tail = (logs / "stderr.txt").read_text(errors="replace")[-2000:]
+            print(f"warning: {tool} exited {got.returncode}:\n{tail}", file=sys.stderr)
+        if rep == 0:
+            first = {"outputs": len(list(out.rglob("*.txt"))),
+                     "texts": {p.stem: " ".join(p.read_text().split()) for p in out.rglob("*.txt")}}
+    figures = summarise(runs) or {"wall_s": float("nan"), "rss_mb": float("nan")}
+    return {**figures, "exit_code": max(r["returncode"] for r in runs), "runs": runs, "rss_method": method, **first}
 
 
 def word_error_rate(references: dict[str, str], texts: dict[str, str]) -> float:
     """Corpus WER over every clip (a clip without output counts as all words deleted), both sides normalised."""
     import jiwer
-
-    sys.path.insert(0, str(ROOT / "benchmarks"))
     from normalize import normalize
 
     names = sorted(references)
@@ -197,13 +182,13 @@ def word_error_rate(references: dict[str, str], texts: dict[str, str]) -> float:
 
 def table(rows: list[dict]) -> str:
     lines = [
-        "| tool | files | files/s | audio s/s | wall s | peak RSS MiB | outputs | WER % | same text as whisper-cli |",
+        "| tool | files | files/s | audio s/s | median wall s | peak RSS MB | outputs | WER % | same text as whisper-cli |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for row in rows:
         lines.append(
             f"| {row['tool']} | {row['files']} | {row['files_per_s']:.2f} | {row['audio_s_per_s']:.1f} | "
-            f"{row['wall_s']:.1f} | {row['peak_rss_mib']:.0f} | {row['outputs']} | {row['wer_pct']:.2f} | {row['same_text']} |"
+            f"{row['wall_s']:.1f} | {row['rss_mb']:.0f} | {row['outputs']} | {row['wer_pct']:.2f} | {row['same_text']} |"
         )
     return "\n".join(lines)
 
@@ -216,7 +201,7 @@ def main() -> None:
     parser.add_argument("--language", default="en")
     parser.add_argument("--beam-size", type=int, default=5)
     parser.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)), help="CPU threads for both tools")
-    parser.add_argument("--repeat", type=int, default=1, help="runs per tool; the fastest is reported")
+    parser.add_argument("--repeat", type=int, default=1, help="runs per tool; the median wall time is reported")
     parser.add_argument(
         "--tools",
         default="whisper-cli,whisper-cli --beam-size 1,whisper-cli --no-pack,whisper-cli --no-pack --prefetch 0,whisper-ctranslate2",
@@ -224,6 +209,9 @@ def main() -> None:
     )
     args = parser.parse_args()
 
+    versions, drift = pins.check(contenders.WCT2_PYTHON)
+    for problem in drift:
+        print(f"warning: {problem}", file=sys.stderr)
     folder, durations, references = make_clips(args.clips, args.seed)
     clips = sorted(folder / name for name in durations)
     audio_s = sum(durations.values())
@@ -265,6 +253,9 @@ def main() -> None:
         "threads": args.threads,
         "repeat": args.repeat,
         "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "python": platform.python_version()},
+        "versions": versions,
+        "version_differences": drift,
+        "figures": f"median wall time of {args.repeat} run(s); {RSS_NOTE}",
         "runs": [{key: value for key, value in row.items() if key != "stderr_tail"} for row in rows],
     }, indent=2))
     print(f"written to {RESULTS.relative_to(ROOT)}", file=sys.stderr)

@@ -7,24 +7,21 @@ command, and the workloads (a-d) it runs. To measure a new whisper-cli setting, 
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import subprocess
 import sys
 import venv
 from dataclasses import dataclass, field
-from importlib import metadata
 from pathlib import Path
 from typing import Optional
+
+import pins
 
 HERE = Path(__file__).resolve().parent
 PLAIN_SCRIPT = HERE / "plain_faster_whisper.py"
 WCT2_VENV = HERE / "work" / "wct2-venv"
-WCT2_VERSION = "0.5.8"
-# Installed into the whisper-ctranslate2 venv at the versions the main venv has, so both run the same engine and
-# the comparison is about the CLIs, not about engine releases.
-SHARED_ENGINE_PACKAGES = ("faster-whisper", "ctranslate2", "av", "onnxruntime", "numpy")
+WCT2_PYTHON = WCT2_VENV / "bin" / "python"
 
 WHISPER_CLI = "whisper-cli"
 PLAIN = "plain"
@@ -54,6 +51,7 @@ CONTENDERS: tuple[Contender, ...] = (
     Contender("wcli", WHISPER_CLI, (), "abcd", role="default", floor="plain"),
     Contender("wcli-beam1", WHISPER_CLI, ("--beam-size", "1"), "cd"),
     Contender("wcli-beam2", WHISPER_CLI, ("--beam-size", "2"), "d"),
+    Contender("wcli-nopack", WHISPER_CLI, ("--no-pack",), "d", floor="plain"),  # each clip alone, as its peers
     Contender("wcli-pack4", WHISPER_CLI, ("--pack-batch", "4"), "d"),  # packed windows 4 at a time: faster with AVX-512/AMX
     Contender("wcli-vad", WHISPER_CLI, ("--vad",), "cd"),
     # VAD spelled out on every batched row: whisper-cli turns it on by default with --batch-size, and a default may move.
@@ -68,7 +66,7 @@ CONTENDERS: tuple[Contender, ...] = (
     Contender("plain", PLAIN, (), "abcd", role="default"),
     # The floor of each batched setting, so the CLI's speed and memory are also compared like for like.
     Contender("plain-bs4-vad", PLAIN, ("--batch-size", "4", "--vad"), "c"),
-    Contender("plain-bs8-vad", PLAIN, ("--batch-size", "8", "--vad"), "c"),
+    Contender("plain-bs8-vad", PLAIN, ("--batch-size", "8", "--vad"), "cd"),
     Contender("plain-bs16-vad", PLAIN, ("--batch-size", "16", "--vad"), "c"),
     Contender("plain-bs8-vad-beam1", PLAIN, ("--batch-size", "8", "--vad", "--beam-size", "1"), "c"),
     Contender("plain-bs8-vad-beam2", PLAIN, ("--batch-size", "8", "--vad", "--beam-size", "2"), "c"),
@@ -158,34 +156,21 @@ def whisper_cli_options(transcribe: Path) -> frozenset:
 
 
 def ensure_wct2(install: bool, log) -> Optional[str]:
-    """Install whisper-ctranslate2 into its own venv once; None when ready, else why not."""
+    """Install whisper-ctranslate2 and the pinned engine into its own venv once; None when ready, else why not."""
     exe = WCT2_VENV / "bin" / "whisper-ctranslate2"
     if exe.is_file():
         return None
     if not install:
         return "not installed and --no-install given"
-    pins = [f"whisper-ctranslate2=={WCT2_VERSION}"]
-    for package in SHARED_ENGINE_PACKAGES:
-        try:
-            pins.append(f"{package}=={metadata.version(package)}")
-        except metadata.PackageNotFoundError:
-            pass
-    log(f"installing {' '.join(pins)} into {WCT2_VENV} (once; no torch: whisper-ctranslate2 needs it only for diarization)")
+    log(f"installing {pins.REQUIREMENTS.name} into {WCT2_VENV} (once; no torch: whisper-ctranslate2 needs it only for diarization)")
     venv.create(WCT2_VENV, with_pip=True)
-    pip = [str(WCT2_VENV / "bin" / "python"), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
-    done = subprocess.run([*pip, *pins], capture_output=True, text=True)
+    pip = [str(WCT2_PYTHON), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
+    done = subprocess.run([*pip, "-r", str(pins.REQUIREMENTS)], capture_output=True, text=True)
     if done.returncode != 0 or not exe.is_file():
         return f"pip install failed: {done.stderr.strip()[-400:]}"
     return None
 
 
 def wct2_versions() -> dict:
-    python = WCT2_VENV / "bin" / "python"
-    if not python.is_file():
-        return {}
-    code = (
-        "import json; from importlib import metadata as m; "
-        f"print(json.dumps({{p: m.version(p) for p in {('whisper-ctranslate2', *SHARED_ENGINE_PACKAGES)!r}}}))"
-    )
-    done = subprocess.run([str(python), "-c", code], capture_output=True, text=True)
-    return json.loads(done.stdout) if done.returncode == 0 else {}
+    """The pinned packages' versions in whisper-ctranslate2's venv; {} when it is not installed."""
+    return pins.installed_in(WCT2_PYTHON, list(pins.pinned())) if WCT2_PYTHON.is_file() else {}

@@ -4,8 +4,9 @@ Generates a 60-minute speech recording (espeak-ng sentences from a seeded genera
 joined with sox) into benchmarks/work/long/, cuts 10- and 30-minute prefixes of it, then transcribes each
 in a fresh `transcribe` process and reports, per length:
 
-  - peak RSS of the whole run (the kernel's ru_maxrss for that child, via os.wait4),
-  - peak RSS of decoding the audio alone (whisper_cli.audio.load_audio, in its own process),
+  - peak RSS of the whole run, measured as benchmarks/run.py does (benchmarks/measure.py: GNU time's %M, else
+    /proc VmHWM; MB = 10^6 bytes),
+  - peak RSS of decoding the audio alone (whisper_cli.audio.load_audio, in its own process, measured the same way),
   - wall time and the real-time factor.
 
 The audio-only column separates what our decoder holds (the whole waveform) from what the engine adds
@@ -16,7 +17,7 @@ The audio-only column separates what our decoder holds (the whole waveform) from
     .venv/bin/python benchmarks/long_memory.py --audio-only          # our decoder's share, in a minute
     .venv/bin/python benchmarks/long_memory.py --features            # log-mel: whole file vs windowed sketch
 
-Results are printed and written to benchmarks/results/long_memory.json. Run it on a quiet machine: wall
+Results are printed and written to benchmarks/results/scratch/long_memory.json. Run it on a quiet machine: wall
 times are only comparable between runs on the same hardware with nothing else running.
 """
 
@@ -31,44 +32,45 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
-import time
 from pathlib import Path
 
 from bench_batch import sentence_text  # the same seeded sentence generator as the batch benchmark
+from measure import RSS_NOTE, measure as measure_child, rss_method
 
 ROOT = Path(__file__).resolve().parent.parent
 WORK = ROOT / "benchmarks" / "work" / "long"
-RESULTS = ROOT / "benchmarks" / "results" / "long_memory.json"
+RESULTS = ROOT / "benchmarks" / "results" / "scratch" / "long_memory.json"
 BIN = Path(sys.executable).parent
 SAMPLE_RATE = 16000  # Hz
 BLOCK_WORDS = 1600  # about 10 minutes of espeak-ng speech at 150 words per minute
 VOICES = ("en-us", "en-gb", "en-us+f3", "en-gb-x-rp", "en-us+m3", "en-029")
 RSS_POLL_S = 0.25
+MIB_PER_MB = 1e6 / 2**20
 
-
-# Decodes a file with whisper-cli's loader in a fresh process and prints its peak RSS in KiB.
+# Decodes a file with whisper-cli's loader in a fresh process and prints the sample count; its peak RSS is
+# measured from outside, as every benchmark measures it.
 _AUDIO_ONLY = """
-import resource, sys
+import sys
 from whisper_cli.audio import load_audio
-samples = load_audio(sys.argv[1])
-print(len(samples), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+print(len(load_audio(sys.argv[1])))
 """
 
 # Decodes a file, then computes its log-mel features with faster-whisper's extractor ("whole") or the
-# windowed one whisper-cli uses ("windowed"), in a fresh process; prints peak RSS in KiB before and after the
-# features, and the seconds the features took.
+# windowed one whisper-cli uses ("windowed"), in a fresh process; prints its own peak RSS in KiB (VmHWM, not
+# ru_maxrss, which exec inflates with the parent's) before and after the features, and the seconds they took.
 _FEATURES = """
-import resource, sys, time
+import sys, time
 from whisper_cli.features import WindowedFeatureExtractor
 from faster_whisper.feature_extractor import FeatureExtractor
 from whisper_cli.audio import load_audio
+def hwm():
+    return next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM:"))
 samples = load_audio(sys.argv[1])
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+before = hwm()
 extractor = WindowedFeatureExtractor() if sys.argv[2] == "windowed" else FeatureExtractor()
 started = time.perf_counter()
 features = extractor(samples)
-print(before, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, round(time.perf_counter() - started, 1), features.shape[1])
+print(before, hwm(), round(time.perf_counter() - started, 1), features.shape[1])
 """
 
 
@@ -109,50 +111,20 @@ def _duration(path: Path) -> float:
 
 
 def measure(command: list[str], env: dict[str, str]) -> dict:
-    """Run `command`; its wall time, exit status, peak RSS (MiB) and an RSS timeline sampled from /proc."""
-    started = time.monotonic()
-    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    timeline: list[tuple[float, float]] = []
-    done = threading.Event()
-
-    def poll() -> None:
-        while not done.is_set():
-            rss = _rss_mib(process.pid)
-            if rss is not None:
-                timeline.append((round(time.monotonic() - started, 2), rss))
-            done.wait(RSS_POLL_S)
-
-    watcher = threading.Thread(target=poll, daemon=True)
-    watcher.start()
-    stdout_chunks: list[bytes] = []
-    reader = threading.Thread(target=lambda: stdout_chunks.append(process.stdout.read()), daemon=True)
-    reader.start()
-    stderr = process.stderr.read()
-    # wait4 gives this child's own rusage (RUSAGE_CHILDREN would be the max over every child so far).
-    _, status, usage = os.wait4(process.pid, 0)
-    wall = time.monotonic() - started
-    done.set()
-    watcher.join()
-    reader.join()
-    process.returncode = os.waitstatus_to_exitcode(status)
-    return {
-        "exit_code": process.returncode,
-        "wall_s": round(wall, 1),
-        "peak_rss_mib": round(usage.ru_maxrss / 1024, 1),  # ru_maxrss is KiB on Linux
-        "stdout": b"".join(stdout_chunks).decode(errors="replace"),
-        "stderr": stderr.decode(errors="replace")[-2000:],
-        "timeline": timeline,
+    """Run `command`: exit status, wall time, peak RSS (MiB) and an RSS timeline, measured as run.py measures."""
+    logs = Path(tempfile.mkdtemp(prefix="logs.", dir=WORK))
+    got = measure_child(command, logs / "stdout.txt", logs / "stderr.txt", rss_method(), env=env,
+                        timeline_every_s=RSS_POLL_S)
+    result = {
+        "exit_code": got.returncode,
+        "wall_s": round(got.wall_s, 1),
+        "peak_rss_mib": round(got.rss_mb * MIB_PER_MB, 1),
+        "stdout": (logs / "stdout.txt").read_text(errors="replace"),
+        "stderr": (logs / "stderr.txt").read_text(errors="replace")[-2000:],
+        "timeline": [(t, round(mb * MIB_PER_MB, 1)) for t, mb in got.timeline or []],
     }
-
-
-def _rss_mib(pid: int):
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return round(int(line.split()[1]) / 1024, 1)
-    except (OSError, ValueError):
-        return None
-    return None
+    shutil.rmtree(logs, ignore_errors=True)
+    return result
 
 
 def main() -> None:
@@ -175,7 +147,8 @@ def main() -> None:
     for n in sorted(args.minutes):
         path = recordings[n]
         audio_only = measure([str(BIN / "python"), "-c", _AUDIO_ONLY, str(path)], env)
-        samples, audio_kib = (int(x) for x in audio_only["stdout"].split())
+        samples = int(audio_only["stdout"].split()[0])
+        audio_kib = audio_only["peak_rss_mib"] * 1024
         if args.features:
             for kind in ("whole", "windowed"):
                 measured = measure(
@@ -231,6 +204,7 @@ def main() -> None:
         "cpu_threads": args.cpu_threads or len(os.sched_getaffinity(0)),
         "machine": f"{platform.machine()} {platform.processor() or ''} {os.cpu_count()} cores".strip(),
         "python": platform.python_version(),
+        "rss": RSS_NOTE,
         "rows": rows,
     }
     if len(rows) > 1:

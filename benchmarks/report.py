@@ -1,7 +1,17 @@
-"""Measured rows -> the issue's targets (pass/fail) and markdown tables. String in, string out: nothing is printed here."""
+"""Measured rows -> the issue's targets (pass/fail) and markdown tables. String in, string out.
+
+Run as a script, it prints the tables of a result file, so a README table can be checked against its JSON:
+
+    .venv/bin/python benchmarks/report.py benchmarks/results/RUN.json --markdown   # README's like-for-like table
+    .venv/bin/python benchmarks/report.py benchmarks/results/RUN.json --full       # the whole report run.py printed
+"""
 
 from __future__ import annotations
 
+import argparse
+import json
+import sys
+from pathlib import Path
 from typing import Optional
 
 STARTUP_MAX_S = 0.3  # `transcribe --help`, wall seconds
@@ -38,7 +48,7 @@ def judge(rows: list[dict]) -> None:
             continue
         checks, basis = {}, {}
         workload = row["workload"]
-        plain, wct2 = _find(rows, workload, "plain"), _find(rows, workload, "wct2")
+        plain, wct2 = _find(rows, workload, "plain"), _matching_wct2(rows, row)
         if workload == "startup":
             checks["speed"] = _verdict(row["wall_s"] < STARTUP_MAX_S)
             basis["speed"] = f"{row['wall_s']:.3f} s vs < {STARTUP_MAX_S} s"
@@ -52,7 +62,7 @@ def judge(rows: list[dict]) -> None:
             speedup = row[figure] / wct2[figure]
             row["vs_wct2"] = speedup
             checks["speed"] = _verdict(speedup >= need)
-            basis["speed"] = f"{speedup:.2f}x whisper-ctranslate2 {figure} vs >= {need}x"
+            basis["speed"] = f"{speedup:.2f}x {wct2['label']} {figure} vs >= {need}x"
         if workload in ("long", "clips") and plain and row.get("wer") is not None and plain.get("wer") is not None:
             extra = row["wer"] - plain["wer"]
             row["wer_vs_plain"] = extra
@@ -67,6 +77,12 @@ def judge(rows: list[dict]) -> None:
             checks["rss"] = _verdict(extra_mb <= RSS_MAX_EXTRA_MB)
             basis["rss"] = f"{extra_mb:+.0f} MB vs {floor['label']}, <= +{RSS_MAX_EXTRA_MB:.0f}"
         row["checks"], row["check_basis"] = checks, basis
+
+
+def _matching_wct2(rows: list[dict], row: dict) -> Optional[dict]:
+    """whisper-ctranslate2 in the same mode: its batched run for a batched row (when measured), else its default."""
+    batched = _find(rows, row["workload"], "wct2-batched") if "--batch-size" in row["extra"] else None
+    return batched or _find(rows, row["workload"], "wct2")
 
 
 def _verdict(passed: bool) -> str:
@@ -97,7 +113,7 @@ def targets(rows: list[dict]) -> list[dict]:
         if best is default:
             pairs = [("defaults (also the best setting)", default)]  # one pair of lines says it
         for label, row in pairs:
-            add(f"{name}, {label}: >= {need}x whisper-ctranslate2", row, "speed")
+            add(f"{name}, {label}: >= {need}x whisper-ctranslate2 in the same mode", row, "speed")
             add(f"{name}, {label}: WER <= plain + {WER_MAX_EXTRA_POINTS}", row, "wer")
     worst = max((r for r in wcli if "rss_vs_plain_mb" in r), key=lambda r: r["rss_vs_plain_mb"], default=None)
     add(f"peak RSS <= plain + {RSS_MAX_EXTRA_MB:.0f} MB (worst whisper-cli row, {worst['workload'] if worst else '-'})", worst, "rss")
@@ -180,7 +196,7 @@ def _long_table(rows: list[dict]) -> list[str]:
     plain = next((r for r in rows if r["id"] == "plain"), None)
     wct2 = next((r for r in rows if r["id"] == "wct2"), None)
     lines = [
-        "| setting | wall s | RTF | x whisper-ctranslate2 | wall / plain, same setting | WER % | WER vs plain sequential | peak RSS MB |",
+        "| setting | wall s | RTF | x whisper-ctranslate2 default | wall / plain, same setting | WER % | WER vs plain sequential | peak RSS MB |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for row in sorted(rows, key=lambda r: -(r.get("rtf") or 0)):
@@ -195,3 +211,128 @@ def _long_table(rows: list[dict]) -> list[str]:
 
 def _fmt(value, digits: int) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
+
+
+# --- like against like (the README table) -------------------------------------------------------------------------
+
+PEERS = (("whisper-ctranslate2", "wct2", "wct2-batched"), ("plain", "plain", "plain-bs8-vad"))
+# Each whisper-cli mode beside its peers' matching mode: (workload, mode, whisper-cli, whisper-ctranslate2, plain).
+# whisper-cli packs a folder of clips by default; the peers have no such mode, so that row is set against each of
+# their modes on the same folder.
+PAIRINGS = (
+    ("startup", "-", "wcli", "wct2", "plain"),
+    ("short", "sequential (defaults)", "wcli", "wct2", "plain"),
+    ("long", "sequential (defaults)", "wcli", "wct2", "plain"),
+    ("long", "batched, 8 VAD regions at a time", "wcli-bs8-vad", "wct2-batched", "plain-bs8-vad"),
+    ("clips", "sequential, each clip alone", "wcli-nopack", "wct2", "plain"),
+    ("clips", "batched, 8 VAD regions at a time", "wcli-bs8-vad", "wct2-batched", "plain-bs8-vad"),
+    ("clips", "packed (whisper-cli's default for a folder)", "wcli", None, None),
+)
+
+
+def like_for_like(result: dict) -> str:
+    """The README table: each whisper-cli mode beside the peers' matching mode, all from this one run."""
+    rows, workloads = result["rows"], {w["key"]: w for w in result["workloads"]}
+    lines = [
+        "| workload | mode | whisper-cli | whisper-ctranslate2 | plain faster-whisper | whisper-cli speed-up (their wall / its wall) |",
+        "|---|---|---|---|---|---|",
+    ]
+    for key, mode, wcli_id, wct2_id, plain_id in PAIRINGS:
+        if key not in workloads:
+            continue
+        wcli = _any(rows, key, wcli_id)
+        if wcli is None:
+            continue
+        peers = [_any(rows, key, wct2_id), _any(rows, key, plain_id)] if wct2_id else None
+        cells = [_workload_name(workloads[key]), mode, _cell(wcli)]
+        cells += [_cell(peer) for peer in peers] if peers else ["no packing", "no packing"]
+        cells.append(_speedups(rows, key, wcli, peers))
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines + ["", _caption(result)]) + "\n"
+
+
+def _any(rows: list[dict], workload: str, contender_id: Optional[str]) -> Optional[dict]:
+    return next((r for r in rows if r["workload"] == workload and r["id"] == contender_id), None)
+
+
+def _workload_name(workload: dict) -> str:
+    clips = workload.get("clips") or []
+    if workload["key"] == "startup":
+        return f"({workload['letter']}) `--help`"
+    if workload["key"] == "short":
+        return f"({workload['letter']}) {Path(clips[0]['path']).name}, {clips[0]['duration_s']:.0f} s"
+    if workload["key"] == "long":
+        return f"({workload['letter']}) {workload['audio_s'] / 60:.1f}-min recording"
+    lengths = [c["duration_s"] for c in clips]
+    languages = "/".join(sorted({c["language"] for c in clips}))
+    return f"({workload['letter']}) {len(clips)} clips, {min(lengths):.1f}-{max(lengths):.1f} s, {languages}"
+
+
+def _cell(row: Optional[dict]) -> str:
+    if row is None:
+        return "not run"
+    if not _ok(row):
+        return row["status"].split(":")[0]
+    options = f"`{' '.join(row['extra'])}`: " if row["extra"] else ""
+    if row["workload"] == "startup":
+        return f"{options}{row['wall_s']:.2f} s, {row['rss_mb']:.0f} MB"
+    return f"{options}{row['wall_s']:.1f} s, {row['rss_mb']:.0f} MB, WER {_fmt(row.get('wer'), 2)}"
+
+
+def _ratio(peer: Optional[dict], wcli: dict) -> Optional[str]:
+    if peer is None or not _ok(peer) or not _ok(wcli):
+        return None
+    return f"{peer['wall_s'] / wcli['wall_s']:.2f}x"
+
+
+def _speedups(rows: list[dict], key: str, wcli: dict, peers: Optional[list]) -> str:
+    """Peer wall / whisper-cli wall: above 1 means whisper-cli is faster."""
+    if peers is not None:
+        named = [(name, _ratio(peer, wcli)) for (name, _, _), peer in zip(PEERS, peers)]
+        return ", ".join(f"{ratio} {name}" for name, ratio in named if ratio) or "-"
+    parts = []
+    for name, sequential_id, batched_id in PEERS:
+        sequential = _ratio(_any(rows, key, sequential_id), wcli)
+        batched = _ratio(_any(rows, key, batched_id), wcli)
+        found = [f"{r} {what}" for r, what in ((sequential, "sequential"), (batched, "batched")) if r]
+        if found:
+            parts.append(f"{name}: {', '.join(found)}")
+    return "; ".join(parts) or "-"
+
+
+def _caption(result: dict) -> str:
+    machine, config = result["machine"], result["config"]
+    lscpu = machine.get("lscpu") or {}
+    installed = (machine.get("pins") or {}).get("installed", {})
+    wct2 = installed.get("whisper-ctranslate2", {}).get("whisper-ctranslate2") or "not installed"
+    load = result.get("load") or {}
+    before, after = load.get("before") or [machine["load_start"]], load.get("after") or [result.get("load_end")]
+    runs = config["runs"]
+    return (
+        f"Run `{result['started']}` (`{result.get('command', 'benchmarks/run.py')}`), JSON in "
+        f"`benchmarks/results/{result['started']}{'-quick' if config.get('quick') else ''}.json`: {machine['cpu_model']}{_topology(lscpu)}, {machine['usable_cores']} cores, "
+        f"{machine['memory_gb']:.0f} GB. faster-whisper {machine['packages'].get('faster-whisper')}, ctranslate2 "
+        f"{machine['packages'].get('ctranslate2')}, whisper-ctranslate2 {wct2}, Python {machine['python']}, "
+        f"whisper-cli {machine['git']['commit'][:10]}{' (uncommitted changes)' if machine['git'].get('dirty') else ''}. "
+        f"Model: bundled base, {config['compute_type']} on {config['device']}, {config['threads']} threads. "
+        f"Wall time from spawn to exit, the median of the runs ({runs['startup']} for (a), {runs['short']} for (b), "
+        f"{runs['long']} for (c) and (d)); peak RSS the largest, "
+        f"{'GNU time' + chr(39) + 's %M' if machine.get('rss_method') == 'gnu-time' else '/proc VmHWM polled'} "
+        f"(MB = 10^6 bytes). "
+        f"Load average (1 min) {before[0]:.2f} at the start, {after[0]:.2f} at the end."
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="print the tables of a benchmark result (JSON written by run.py)")
+    parser.add_argument("result", type=Path)
+    shape = parser.add_mutually_exclusive_group()
+    shape.add_argument("--markdown", action="store_true", help="the like-for-like table README quotes (default)")
+    shape.add_argument("--full", action="store_true", help="the whole report, as run.py printed it")
+    args = parser.parse_args()
+    result = json.loads(args.result.read_text(encoding="utf-8"))
+    sys.stdout.write(markdown(result) if args.full else like_for_like(result))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,11 +1,12 @@
-"""The benchmark suite, one command: every contender on every workload, a markdown table on stdout, JSON in results/.
+"""The benchmark suite, one command: every contender on every workload, a markdown table, JSON in results/scratch/.
 
     .venv/bin/python benchmarks/run.py             # the full suite (about an hour on 2 cores)
     .venv/bin/python benchmarks/run.py --quick     # a smoke run: 12 clips, a 1-minute recording
     .venv/bin/python benchmarks/run.py --workloads b,d --contenders wcli,plain
 
 Each transcription is one child process, timed from spawn to exit; its peak RSS is GNU time's %M for that process
-(Debian package `time`; without it, VmHWM polled from /proc). See benchmarks/README.md for what each figure means.
+(Debian package `time`; without it, VmHWM polled from /proc): measure.py. It refuses to run when installed versions
+differ from requirements.txt (pins.py). See benchmarks/README.md for what each figure means.
 """
 
 from __future__ import annotations
@@ -14,13 +15,9 @@ import argparse
 import json
 import os
 import platform
-import signal
-import statistics
+import shlex
 import subprocess
 import sys
-import threading
-import time
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
@@ -29,14 +26,16 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))  # run as a script from anywhere: the sibling modules import by name
 
 import contenders as cont  # noqa: E402
+import pins  # noqa: E402
 import report  # noqa: E402
 import workloads as wl  # noqa: E402
+from measure import RSS_NOTE, measure, rss_method, summarise  # noqa: E402
 from normalize import normalize  # noqa: E402
 
-RESULTS = HERE / "results"
+# Every run's JSON and markdown land in results/scratch/ (ignored by git); a run a README table quotes is copied
+# to results/ and committed.
+RESULTS = HERE / "results" / "scratch"
 RUNS = HERE / "work" / "runs"
-TIMEOUT_S = 3600  # one child process; the slowest full-suite run takes a few minutes
-GNU_TIME = "/usr/bin/time"
 
 
 def main() -> None:
@@ -50,6 +49,7 @@ def main() -> None:
         problem = cont.ensure_wct2(not args.no_install, _log)
         if problem:
             _log(f"whisper-ctranslate2: {problem}")
+    versions = _check_pins(args.allow_unpinned)
     setup = _setup(args)
     args.rss_method = rss_method()
     if args.rss_method != "gnu-time":
@@ -59,9 +59,12 @@ def main() -> None:
         if workload.clips:
             _log(f"({workload.letter}) {workload.title}: {workload.audio_s:.0f} s of audio; {workload.note}")
 
+    load_before = os.getloadavg()
     result = {
-        "schema": 1,
+        "schema": 2,
         "started": started,
+        # Relative to the repository root, as a reader would type it there.
+        "command": shlex.join([_from_root(sys.executable), "benchmarks/run.py", *sys.argv[1:]]),
         "config": {
             "quick": args.quick,
             "workloads": letters,
@@ -73,25 +76,42 @@ def main() -> None:
             "runs": {"startup": args.startup_runs, "short": args.short_runs, "long": args.runs, "clips": args.runs},
             "run_dir": str(run_dir),
         },
-        "machine": _machine(setup, args.rss_method),
+        "machine": _machine(setup, args.rss_method, versions),
+        "load": {"before": list(load_before)},
         "workloads": [_describe(w) for w in work],
         "rows": [],
     }
     if not args.no_warmup:
         _warm_up(setup, chosen, work, args, run_dir / "warmup")
-    for workload in work:
-        result["rows"] += _run_workload(workload, chosen, setup, args, run_dir)
-
-    result["load_end"] = os.getloadavg()[0]
-    report.judge(result["rows"])
-    result["targets"] = report.targets(result["rows"])
-    text = report.markdown(result)
-    RESULTS.mkdir(parents=True, exist_ok=True)
     stem = RESULTS / f"{started}{'-quick' if args.quick else ''}"
-    stem.with_suffix(".json").write_text(json.dumps(result, indent=1, ensure_ascii=False), encoding="utf-8")
+    partial = stem.with_name(stem.name + ".partial.json")
+    for done, workload in enumerate(work, 1):
+        result["rows"] += _run_workload(workload, chosen, setup, args, run_dir)
+        # After each workload, what is complete so far: a run cut short still leaves whole workloads behind.
+        text = _finish(result, complete=done == len(work))
+        partial.write_text(json.dumps(result, indent=1, ensure_ascii=False), encoding="utf-8")
+    partial.replace(stem.with_suffix(".json"))
     stem.with_suffix(".md").write_text(text, encoding="utf-8")
     sys.stdout.write(text)
     _log(f"wrote {stem}.json and {stem}.md; outputs and logs of every run in {run_dir}")
+
+
+def _finish(result: dict, complete: bool) -> str:
+    """Load average now, verdicts and targets over the rows measured so far; returns the markdown report."""
+    result["complete"] = complete
+    result["load"]["after"] = list(os.getloadavg())
+    result["load_end"] = result["load"]["after"][0]
+    result["finished"] = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    report.judge(result["rows"])
+    result["targets"] = report.targets(result["rows"])
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    return report.markdown(result)
+
+
+def _from_root(path: str) -> str:
+    """A path relative to the repository root when it lies inside it (not resolved: .venv/bin/python is a link)."""
+    relative = os.path.relpath(os.path.abspath(path), HERE.parent)
+    return path if relative.startswith("..") else relative
 
 
 def _parse_args() -> argparse.Namespace:
@@ -108,6 +128,8 @@ def _parse_args() -> argparse.Namespace:
     parser.add_argument("--samples", type=Path, default=wl.DEFAULT_SAMPLES, help="folder holding jfk.flac and references.json")
     parser.add_argument("--no-install", action="store_true", help="never pip-install whisper-ctranslate2")
     parser.add_argument("--no-warmup", action="store_true", help="skip the untimed run that puts the model in the page cache")
+    parser.add_argument("--allow-unpinned", action="store_true",
+                        help="run even when installed versions differ from benchmarks/requirements.txt (recorded in the JSON)")
     args = parser.parse_args()
     if args.startup_runs is None:
         args.startup_runs = 5 if args.quick else 10
@@ -127,6 +149,19 @@ def _letters(spec: str) -> list[str]:
 def _log(message: str) -> None:
     """Progress for the person waiting, on stderr; stdout carries only the markdown report."""
     print(message, file=sys.stderr, flush=True)
+
+
+def _check_pins(allow: bool) -> dict:
+    """Refuse to measure engines other than the pinned ones, unless told to; the differences go into the JSON."""
+    versions, problems = pins.check(cont.WCT2_PYTHON)
+    for problem in problems:
+        _log(f"{'warning' if allow else 'error'}: {problem}")
+    if problems and not allow:
+        raise SystemExit(
+            "error: installed versions differ from benchmarks/requirements.txt: install the pinned ones "
+            f"(remove {cont.WCT2_VENV} to rebuild whisper-ctranslate2's venv) or pass --allow-unpinned"
+        )
+    return {"pinned": pins.pinned(), "installed": versions, "differences": problems}
 
 
 def _setup(args: argparse.Namespace) -> cont.Setup:
@@ -153,88 +188,6 @@ def _cuda_devices() -> int:
         return ctranslate2.get_cuda_device_count()
     except RuntimeError:
         return 0
-
-
-# --- measuring ----------------------------------------------------------------------------------------------------
-
-
-@dataclass
-class Measurement:
-    wall_s: float
-    rss_mb: float  # peak resident set size of the child, 10^6 bytes
-    returncode: int
-    load_before: float
-
-
-def rss_method() -> str:
-    """How peak RSS is read: GNU time's %M when installed (Debian package `time`), else polling /proc."""
-    try:
-        done = subprocess.run([GNU_TIME, "--version"], capture_output=True, text=True)
-    except OSError:
-        return "proc-poll"
-    return "gnu-time" if "GNU" in done.stdout + done.stderr else "proc-poll"
-
-
-def measure(argv: list[str], stdout_path: Path, stderr_path: Path, method: str, timeout_s: float = TIMEOUT_S) -> Measurement:
-    """Run one child process: wall time from spawn to exit, and its peak RSS.
-
-    Not wait4's ru_maxrss of the child we spawn: Linux folds the spawning process's own high-water mark into it at
-    exec (vfork shares our memory), so every child would weigh at least as much as this runner. GNU time forks
-    from its own tiny process and reports its child's figure; without it, VmHWM in /proc/PID/status is polled.
-    """
-    env = dict(os.environ, HF_HUB_OFFLINE="1")  # no contender may reach the network
-    load = os.getloadavg()[0]
-    rss_file = stderr_path.with_name("rss.txt")
-    command = [GNU_TIME, "-q", "-f", "%M", "-o", str(rss_file), *argv] if method == "gnu-time" else argv
-    with open(stdout_path, "wb") as out, open(stderr_path, "wb") as err:
-        start = time.perf_counter()
-        # Its own process group, so a timeout or Ctrl-C ends the contender too, not only GNU time above it.
-        proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=out, stderr=err, env=env, start_new_session=True)
-        poller = _HighWaterPoller(proc.pid) if method == "proc-poll" else None
-        try:
-            returncode = proc.wait(timeout=timeout_s)
-        except BaseException:  # the timeout, or Ctrl-C
-            os.killpg(proc.pid, signal.SIGKILL)
-            returncode = proc.wait()
-            if poller is not None:
-                poller.stop()
-            if not isinstance(sys.exc_info()[1], subprocess.TimeoutExpired):
-                raise
-        wall = time.perf_counter() - start
-    if poller is not None:
-        peak_kb = poller.stop()
-    else:
-        lines = rss_file.read_text().split() if rss_file.is_file() else []
-        peak_kb = int(lines[-1]) if lines and lines[-1].isdigit() else 0
-    return Measurement(wall, peak_kb * 1024 / 1e6, returncode, load)
-
-
-class _HighWaterPoller:
-    """Reads VmHWM (the process's peak RSS) from /proc every few milliseconds until stopped."""
-
-    INTERVAL_S = 0.005
-
-    def __init__(self, pid: int):
-        self._path = Path(f"/proc/{pid}/status")
-        self._peak_kb = 0
-        self._done = threading.Event()
-        self._thread = threading.Thread(target=self._poll, daemon=True)
-        self._thread.start()
-
-    def _poll(self) -> None:
-        while not self._done.is_set():
-            try:
-                for line in self._path.read_text().splitlines():
-                    if line.startswith("VmHWM:"):
-                        self._peak_kb = max(self._peak_kb, int(line.split()[1]))
-            except (OSError, ValueError):
-                pass
-            self._done.wait(self.INTERVAL_S)
-
-    def stop(self) -> int:
-        self._done.set()
-        self._thread.join()
-        return self._peak_kb
 
 
 def _warm_up(setup, chosen, work, args, folder: Path) -> None:
@@ -351,11 +304,10 @@ def _score(row: dict, workload, folder: Path, on_stdout: bool) -> None:
 
 
 def _summarise(row: dict, workload) -> None:
-    good = [r for r in row["runs"] if r["returncode"] == 0]
-    if row["status"] != "ok" or not good:
+    figures = summarise(row["runs"]) if row["status"] == "ok" else {}
+    if not figures:
         return
-    row["wall_s"] = statistics.median(r["wall_s"] for r in good)
-    row["rss_mb"] = max(r["rss_mb"] for r in good)
+    row.update(figures)
     if workload.clips:
         row["rtf"] = workload.audio_s / row["wall_s"]
         row["files_per_s"] = len(workload.clips) / row["wall_s"]
@@ -364,7 +316,7 @@ def _summarise(row: dict, workload) -> None:
 # --- the record of the machine ------------------------------------------------------------------------------------
 
 
-def _machine(setup: cont.Setup, method: str) -> dict:
+def _machine(setup: cont.Setup, method: str, versions: dict) -> dict:
     packages = {}
     for name in ("whisper-cli", "faster-whisper", "ctranslate2", "onnxruntime", "av", "numpy", "jiwer"):
         try:
@@ -381,6 +333,7 @@ def _machine(setup: cont.Setup, method: str) -> dict:
         "python": platform.python_version(),
         "packages": packages,
         "wct2_packages": cont.wct2_versions(),
+        "pins": versions,
         "espeak_ng": wl._espeak_version(),
         "cuda_devices": setup.cuda_devices,
         "whisper_cli_probe": _probe(setup),
@@ -388,6 +341,7 @@ def _machine(setup: cont.Setup, method: str) -> dict:
         "git": _git(),
         "load_start": os.getloadavg()[0],
         "rss_method": method,
+        "rss_note": RSS_NOTE,
     }
 
 
