@@ -87,8 +87,8 @@ def test_full_disk_exits_4_naming_the_output_and_leaves_earlier_outputs_untouche
     before = snapshot(earlier_run)
     real_init = AtomicFileSink.__init__
 
-    def init(self, path):
-        real_init(self, path)
+    def init(self, path, *args, **kwargs):
+        real_init(self, path, *args, **kwargs)
         self._file = FullDisk(self._file, budget=10, at_flush=at_flush)
 
     monkeypatch.setattr(AtomicFileSink, "__init__", init)
