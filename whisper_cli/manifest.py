@@ -103,15 +103,16 @@ def why_not_done(base: Path, outputs: Mapping[str, Path], key: Mapping[str, Any]
 
 
 def written_names(base: Path) -> set[str]:
-    """The names of the files beside `base` that whisper-cli wrote, as its record and pending list say."""
-    names: set[str] = set()
+    """The names of the files beside `base` that whisper-cli wrote, as its pending list and record say.
+
+    The pending list first: a run committing meanwhile writes it, renames, then drops it after the record."""
+    pending = _read(pending_path(base)) or {}
+    names = {name for name in pending.get("files") or () if isinstance(name, str)}
     record = _read(record_path(base)) or {}
     for entry in (record.get("outputs") or {}).values():
         if isinstance(entry, dict) and isinstance(entry.get("file"), str):
             names.add(entry["file"])
     names.update(name for name in record.get("earlier_outputs") or () if isinstance(name, str))
-    pending = _read(pending_path(base)) or {}
-    names.update(name for name in pending.get("files") or () if isinstance(name, str))
     return names
 
 

@@ -133,9 +133,12 @@ def check_folders_inside(job: Job, output_dir: Path) -> None:
 def check_not_foreign(job: Job) -> None:
     """Raise NotWrittenByUs for the first output whose place holds a file no record says whisper-cli wrote."""
     assert job.base is not None
-    written = manifest.written_names(job.base)
-    for path in job.outputs.values():
-        if os.path.lexists(path) and path.name not in written:
+    # Which outputs exist, before reading who wrote them: a run committing this input meanwhile has then
+    # already named them in its pending list or its record (manifest.written_names reads them in that order).
+    present = [path for path in job.outputs.values() if os.path.lexists(path)]
+    written = manifest.written_names(job.base) if present else set()
+    for path in present:
+        if path.name not in written:
             raise NotWrittenByUs(path)
 
 
