@@ -41,3 +41,41 @@ def assert_complete(out: Path) -> None:
             assert document["segments"] and document["text"], path
     for path in out.rglob("*.txt"):
         assert path.read_text().endswith("\n"), path
+
+
+def run_on_terminal(command: list[str], cwd: Path, timeout_s: float = 300) -> tuple[int, str]:
+    """Run `command` with its stderr on a pseudo-terminal (200 columns), as a person would see it; stdout is
+    discarded. Returns the exit code and everything written to the terminal, escape sequences removed."""
+    import fcntl
+    import os
+    import pty
+    import re
+    import struct
+    import subprocess
+    import termios
+    import threading
+
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 50, 200, 0, 0))
+    env = {**os.environ, "TERM": "xterm-256color", "COLUMNS": "200"}
+    env.pop("NO_COLOR", None)
+    process = subprocess.Popen(command, cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=follower, env=env)
+    os.close(follower)
+    timer = threading.Timer(timeout_s, process.kill)  # never hang the suite
+    timer.start()
+    chunks = []
+    try:
+        while True:
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:  # EIO: the process and its children closed the terminal
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        code = process.wait(timeout=60)
+    finally:
+        timer.cancel()
+        os.close(leader)
+    text = b"".join(chunks).decode("utf-8", "replace")
+    return code, re.sub(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07|\r", "\n", text)

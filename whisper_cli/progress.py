@@ -1,7 +1,7 @@
 """What a batch tells the person or script watching it, on stderr: progress, per-file events, the summary.
 
 Two views with one interface, driven by batch.run:
-  TextView   for people: a Rich progress bar (files done, audio seconds, ETA) and the current file's bar,
+  TextView   for people: a Rich progress bar (files done, audio seconds, time left) and the current file's bar,
              only when stderr is a terminal and not --quiet; a line per failed file always; a summary at
              the end (a table on a terminal, plain lines otherwise; none with --quiet).
   JsonlView  for scripts (--log-format jsonl): one JSON object per line per event, whatever --quiet says:
@@ -20,9 +20,11 @@ from enum import Enum
 from typing import TYPE_CHECKING, Any, Optional
 
 from .console import Reporter, is_terminal
+from .time_left import TimeLeft, clock
 
 if TYPE_CHECKING:
-    from .batch import Outcome, RunResult
+    from .batch import RunResult
+    from .plan import Outcome
 
 _NAME_WIDTH = 40  # characters of a file name shown beside its progress bar
 
@@ -51,20 +53,24 @@ class TextView:
         self._audio_done_s = 0.0
         self._finished = 0  # files done or failed, of the `todo` that were not skipped
         self._todo = 0
+        self._time_left = TimeLeft(0)
 
     # --- the run ---
 
-    def begin(self, total: int, todo: int) -> None:
+    def begin(self, total: int, todo: int, todo_bytes: int = 0) -> None:
         self._todo = todo
+        self._time_left = TimeLeft(todo_bytes)
         if not self.reporter.chatty:
             return
-        from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+        from rich.progress import BarColumn, Progress, TextColumn
 
+        # Time left is ours (TimeLeft), not Rich's: Rich's estimate needs steady updates of one task, and the
+        # batch bar moves once a file, all at once for packed clips, so it showed -:--:-- for the whole run.
         self._progress = Progress(
             TextColumn("{task.description}"),
             BarColumn(),
             TextColumn("{task.fields[detail]}"),
-            TimeRemainingColumn(),
+            TextColumn("{task.fields[left]}"),
             console=self.reporter.rich_console(),
             transient=True,
             # Rich would send stdout to the bars' terminal (stderr): `transcribe x > out.txt` wrote nothing.
@@ -72,7 +78,7 @@ class TextView:
             redirect_stdout=is_terminal(sys.stdout),
         )
         if self.batch and todo:
-            self._batch_task = self._progress.add_task("batch", total=todo, detail=self._batch_detail())
+            self._batch_task = self._progress.add_task("batch", total=todo, detail=self._batch_detail(), left=clock(None))
         self._progress.start()
 
     def close(self) -> None:
@@ -98,14 +104,17 @@ class TextView:
         pass
 
     def transcribing(self, outcome: "Outcome", duration_s: float) -> None:
+        self._time_left.begin_file(outcome.size, duration_s)
         if self._progress is None:
             return
         if self._file_task is not None:
             self._progress.remove_task(self._file_task)
         self._file_total_s = duration_s
         self._file_task = self._progress.add_task(
-            _shorten(outcome.source), total=max(duration_s, 0.001), detail=f"0/{duration_s:.0f} s"
+            _shorten(outcome.source), total=max(duration_s, 0.001), detail=f"0/{duration_s:.0f} s",
+            left=clock(self._time_left.file_seconds_left()),
         )
+        self._show_time_left()
 
     def language(self, outcome: "Outcome", language: Optional[str], probability: Optional[float]) -> None:
         if probability is not None:
@@ -121,9 +130,12 @@ class TextView:
             self._above_bars(f"warning: {outcome.source}: {message}", "yellow")
 
     def advance(self, seconds: float) -> None:
+        self._time_left.advance(seconds)
         if self._progress is not None and self._file_task is not None:
             detail = f"{seconds:.0f}/{self._file_total_s:.0f} s"
-            self._progress.update(self._file_task, completed=seconds, detail=detail)
+            left = clock(self._time_left.file_seconds_left())
+            self._progress.update(self._file_task, completed=seconds, detail=detail, left=left)
+            self._show_time_left()
 
     def skipped(self, outcome: "Outcome") -> None:
         pass  # counted in the summary; a line each would bury the files that are being worked on
@@ -131,8 +143,9 @@ class TextView:
     def finished(self, outcome: "Outcome") -> None:
         self._finished += 1
         self._audio_done_s += outcome.audio_s
+        self._time_left.end_file(outcome.size, done=outcome.status == "done")
         if outcome.status == "failed":
-            self._error(f"{outcome.source}: {outcome.error}")
+            self._error(f"{outcome.subject or outcome.source}: {outcome.error}")
         elif self.batch:
             self._info(f"done {outcome.source} ({_duration(outcome.audio_s)} of audio in {_duration(outcome.wall_s)})")
         if self._progress is not None:
@@ -141,6 +154,7 @@ class TextView:
                 self._file_task = None
             if self._batch_task is not None:
                 self._progress.update(self._batch_task, completed=self._finished, detail=self._batch_detail())
+            self._show_time_left()
 
     def interrupted(self, outcome: Optional["Outcome"]) -> None:
         pass  # the summary says so
@@ -172,7 +186,7 @@ class TextView:
             if count or status in ("done", "failed"):
                 table.add_row(Text(status, style=colour.get(status, "")), str(count), "")
         for outcome in result.failures():
-            table.add_row("", "", Text(f"{outcome.source}: {outcome.error}", style="red"))
+            table.add_row("", "", Text(f"{outcome.source}: {failure(outcome)}", style="red"))
         console = self.reporter.rich_console()
         console.print(table)
         console.print(Text(totals_line(result)))
@@ -203,6 +217,10 @@ class TextView:
     def _batch_detail(self) -> str:
         return f"{self._finished}/{self._todo} files, {_duration(self._audio_done_s)} of audio"
 
+    def _show_time_left(self) -> None:
+        if self._progress is not None and self._batch_task is not None:
+            self._progress.update(self._batch_task, left=clock(self._time_left.seconds_left()))
+
 
 class JsonlView:
     """One JSON object per line on stderr for each event; nothing else from the batch itself."""
@@ -211,7 +229,7 @@ class JsonlView:
         self.stream = reporter.stream
         self.batch = True
 
-    def begin(self, total: int, todo: int) -> None:
+    def begin(self, total: int, todo: int, todo_bytes: int = 0) -> None:
         pass
 
     def close(self) -> None:
@@ -241,7 +259,8 @@ class JsonlView:
 
     def finished(self, outcome: "Outcome") -> None:
         if outcome.status == "failed":
-            self._emit("failed", source=outcome.source, reason=outcome.error, **_timings(outcome))
+            where = {"file": outcome.subject} if outcome.subject else {}
+            self._emit("failed", source=outcome.source, reason=outcome.error, **where, **_timings(outcome))
         else:
             self._emit(
                 "done",
@@ -267,7 +286,7 @@ class JsonlView:
             audio_s=_seconds(result.audio_s),
             wall_s=_seconds(result.wall_s),
             real_time_factor=_ratio(result.wall_s, result.audio_s),
-            failures=[{"source": o.source, "reason": o.error} for o in result.failures()],
+            failures=[{"source": o.source, "reason": failure(o)} for o in result.failures()],
         )
 
     def _emit(self, event: str, **fields: Any) -> None:
@@ -285,9 +304,14 @@ def summary_lines(result: "RunResult") -> list[str]:
     counts = result.counts()
     head = ", ".join(f"{count} {status}" for status, count in counts.items() if count or status in ("done", "failed"))
     lines = [f"summary{' (interrupted)' if result.interrupted else ''}: {head}"]
-    lines.extend(f"failed: {o.source}: {' '.join(str(o.error).splitlines())}" for o in result.failures())
+    lines.extend(f"failed: {o.source}: {' '.join(failure(o).splitlines())}" for o in result.failures())
     lines.append(totals_line(result))
     return lines
+
+
+def failure(outcome: "Outcome") -> str:
+    """Why an input failed, naming the file concerned when that is not the input (an output in the way)."""
+    return f"{outcome.subject}: {outcome.error}" if outcome.subject else str(outcome.error)
 
 
 def totals_line(result: "RunResult") -> str:

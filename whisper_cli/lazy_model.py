@@ -1,0 +1,44 @@
+"""The model of a batch, loaded once and only when the first input needs it."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Callable, Optional
+
+from .console import Reporter
+from .progress import LogFormat
+
+if TYPE_CHECKING:
+    from .batch import RunConfig
+
+
+class LazyModel:
+    """Loads the model when the first input has decoded, so a run whose inputs are all done or all fail
+    to decode (a re-run with a corrupt file still in the folder) never pays for it."""
+
+    def __init__(self, config: "RunConfig", reporter: Reporter, load_model: Optional[Callable], view):
+        self._config, self._reporter, self._load_model, self._view = config, reporter, load_model, view
+        self._whisper = None
+
+    def get(self):
+        if self._whisper is None:
+            with self._view.paused():  # a download's progress bar must not fight ours
+                self._whisper = _load_model(self._config, self._reporter, self._load_model)
+        return self._whisper
+
+
+def _load_model(config: "RunConfig", reporter: Reporter, load_model: Optional[Callable]):
+    if load_model is None:
+        from .engine import get_whisper as load_model
+    whisper = load_model(
+        config.model.name,
+        config.model.compute_type,
+        config.model.device,
+        config.model.cpu_threads,
+        offline=config.model.offline,
+        show_progress=not reporter.quiet and config.log_format == LogFormat.text,
+    )
+    if whisper.choice.fallback_reason:
+        reporter.warn(whisper.choice.fallback_reason)
+    if config.log_format == LogFormat.text:
+        reporter.info(f"model {whisper.resolved.name} on {whisper.choice.description}")
+    return whisper
