@@ -25,7 +25,7 @@ from whisper_cli.options import (
 )
 from whisper_cli.writers import OutputFormat, SubtitleLayout
 
-OURS = {"batch_size", "split_stereo", "carry_initial_prompt"}  # fields that are not transcribe() parameters
+OURS = {"batch_size", "split_stereo", "carry_initial_prompt", "diarize"}  # fields that are not transcribe() parameters
 # transcribe() parameters deliberately left at faster-whisper's defaults (neither peer exposes them); a new one
 # in an upgrade shows up here.
 NOT_EXPOSED = {"log_progress", "without_timestamps", "max_initial_timestamp", "max_new_tokens", "chunk_length"}

@@ -223,7 +223,8 @@ def _claim(job: Job, config: RunConfig, key: dict[str, Any], *, wait: bool) -> b
 
 def _packing(config: RunConfig, todo: int) -> bool:
     """Short clips share windows only in a batch writing files, of more than one input, with options packing honours."""
-    return config.pack and packable(config.decode) and config.is_batch and not config.to_stdout and todo > 1
+    # Not with --diarize: a speaker's voice is found across the whole file, not within a shared window.
+    return config.pack and packable(config.decode) and not config.decode.diarize and config.is_batch and not config.to_stdout and todo > 1
 
 
 def _fits_a_window(loaded: Loaded) -> bool:

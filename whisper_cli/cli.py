@@ -375,6 +375,14 @@ def transcribe(
             "--split-stereo", help="Transcribe the left and right channels apart, labelled L and R (calls).", rich_help_panel=VAD_PANEL
         ),
     ] = False,
+    diarize: Annotated[
+        bool,
+        typer.Option(
+            "--diarize",
+            help="Label each segment and word with its speaker (S1, S2 ...), offline; needs pip install 'whisper-cli[diarize]'.",
+            rich_help_panel=VAD_PANEL,
+        ),
+    ] = False,
     input_format: Annotated[
         Optional[RawEncoding],
         typer.Option(

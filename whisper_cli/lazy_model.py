@@ -41,4 +41,8 @@ def _load_model(config: "RunConfig", reporter: Reporter, load_model: Optional[Ca
         reporter.warn(whisper.choice.fallback_reason)
     if config.log_format == LogFormat.text:
         reporter.info(f"model {whisper.resolved.name} on {whisper.choice.description}")
+    if config.decode.diarize:
+        from .diarize import DiarizingWhisper
+
+        whisper = DiarizingWhisper(whisper)  # one diarizer for the run, loaded with the first file
     return whisper

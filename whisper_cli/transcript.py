@@ -12,6 +12,7 @@ class Word:
     end: float
     text: str
     probability: float
+    speaker: Optional[str] = None  # --diarize
 
 
 @dataclass(frozen=True)

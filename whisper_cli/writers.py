@@ -182,6 +182,7 @@ def _segment_record(segment: Segment) -> dict[str, Any]:
                 "end": _time(word.end),
                 "word": _valid_unicode(word.text),
                 "probability": _number(word.probability),
+                **({"speaker": _valid_unicode(word.speaker)} if word.speaker is not None else {}),
             }
             for word in segment.words
         ]
