@@ -103,7 +103,7 @@ def _batch_row(args, clips) -> dict:
     wall = time.monotonic() - started
     texts = {c.stem: (out / f"{c.stem}.txt").read_text(encoding="utf-8") for c in clips}
     return {"mode": "batch (transcribe)", "clients": None, "requests_per_s": len(clips) / wall, "wall_s": wall,
-            "p50_s": None, "p95_s": None, "wer_pct": _wer(clips, texts)}
+            "p50_s": None, "p95_s": None, "wer_pct": _wer(clips, texts), "texts": texts}
 
 
 def _start(model: str, flags: list[str]) -> dict:
@@ -155,7 +155,7 @@ def _serve_row(label: str, url: str, clips, count: int) -> dict:
     packed_after = _packed(url)
     return {"mode": label, "clients": count, "requests_per_s": len(clips) / wall, "wall_s": wall,
             "p50_s": statistics.median(ordered), "p95_s": ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))],
-            "wer_pct": _wer(clips, texts),
+            "wer_pct": _wer(clips, texts), "texts": texts,
             "packed_requests": packed_after["requests"] - packed_before["requests"],
             "packed_windows": packed_after["windows"] - packed_before["windows"]}
 
