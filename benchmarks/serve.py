@@ -1,11 +1,11 @@
 """`whisper-cli serve` under 1, 4 and 8 concurrent clients posting the clip folder, against batch mode on the
-same clips and against the same server with one worker (what a one-at-a-time server does).
+same clips and against the same server with one worker and no packing (what a one-at-a-time server does).
 
     .venv/bin/python benchmarks/serve.py                       # base, clients 1,4,8, the full clip folder
     .venv/bin/python benchmarks/serve.py --quick --clients 1,4 # a smoke run on the first clips
 
-Prints a markdown table (requests per second, p50/p95 latency, WER) and writes JSON to benchmarks/results/.
-The server does not pack concurrent short uploads into shared windows yet, so no row compares packing.
+Prints a markdown table (requests per second, p50/p95 latency, WER, the windows the packed requests took,
+the machine's load average during the row) and the issue's targets, and writes JSON to benchmarks/results/.
 """
 
 from __future__ import annotations
@@ -29,6 +29,8 @@ import workloads as wl  # noqa: E402
 from normalize import normalize  # noqa: E402
 
 RESULTS = HERE / "results"
+SERVE = "serve"
+ONE_AT_A_TIME = "serve --workers 1 --no-pack"
 ENTRY = "from whisper_cli.launch import whisper_cli_main; whisper_cli_main()"
 TIMEOUT_S = 3600
 
@@ -37,23 +39,50 @@ def main() -> None:
     args = _parse_args()
     clips = list(wl.clip_folder(args.quick, args.samples).clips)[: args.limit or None]
     clients = [int(n) for n in args.clients.split(",")]
-    rows = [_batch_row(args, clips)]
-    for label, flags in (("serve", []), ("serve --workers 1", ["--workers", "1"])):
+    rows = [_loaded(lambda: _batch_row(args, clips))]
+    _log(f"batch: {rows[-1]['requests_per_s']:.2f} files/s")
+    for label, flags in ((SERVE, []), (ONE_AT_A_TIME, ["--workers", "1", "--no-pack"])):
         server = _start(args.model, flags)
         try:
             _post(server["url"], clips[0].path)  # loads the model, outside the timings
             for count in clients:
-                rows.append(_serve_row(label, server["url"], clips, count))
+                rows.append(_loaded(lambda: _serve_row(label, server["url"], clips, count)))
                 _log(f"{label}, {count} clients: {rows[-1]['requests_per_s']:.2f} req/s")
         finally:
             server["proc"].terminate()
             server["proc"].wait(timeout=TIMEOUT_S)
+    targets = _targets(rows, max(clients))
     print(_table(rows))
+    print("\n".join(targets))
     RESULTS.mkdir(exist_ok=True)
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     out = RESULTS / f"serve-{stamp}.json"
-    out.write_text(json.dumps({"model": args.model, "clips": len(clips), "rows": rows}, indent=2) + "\n")
+    record = {"model": args.model, "clips": len(clips), "cores": len(os.sched_getaffinity(0)), "rows": rows, "targets": targets}
+    out.write_text(json.dumps(record, indent=2) + "\n")
     _log(f"wrote {out}")
+
+
+def _loaded(measure) -> dict:
+    """The row `measure` returns, with the machine's 1-minute load average before and after it."""
+    before = os.getloadavg()[0]
+    row = measure()
+    row["load_before"], row["load_after"] = round(before, 2), round(os.getloadavg()[0], 2)
+    return row
+
+
+def _targets(rows: list[dict], clients: int) -> list[str]:
+    """The issue's targets at the most clients: 2x the one-at-a-time server, 0.8x batch mode, the same WER."""
+    def at(mode):
+        return next((r for r in rows if r["mode"] == mode and r["clients"] == clients), None)
+
+    served, single, batch = at(SERVE), at(ONE_AT_A_TIME), rows[0]
+    if served is None or single is None:
+        return []
+    return [
+        f"{clients} clients: {served['requests_per_s'] / single['requests_per_s']:.2f}x the one-at-a-time server (target 2x)",
+        f"{clients} clients: {served['requests_per_s'] / batch['requests_per_s']:.2f}x batch mode's files/s (target 0.8x)",
+        f"WER {served['wer_pct']:.1f}% served, {batch['wer_pct']:.1f}% batch, {single['wer_pct']:.1f}% one at a time",
+    ]
 
 
 def _parse_args() -> argparse.Namespace:
@@ -74,7 +103,7 @@ def _batch_row(args, clips) -> dict:
     wall = time.monotonic() - started
     texts = {c.stem: (out / f"{c.stem}.txt").read_text(encoding="utf-8") for c in clips}
     return {"mode": "batch (transcribe)", "clients": None, "requests_per_s": len(clips) / wall, "wall_s": wall,
-            "p50_s": None, "p95_s": None, "wer_pct": _wer(clips, texts)}
+            "p50_s": None, "p95_s": None, "wer_pct": _wer(clips, texts), "texts": texts}
 
 
 def _start(model: str, flags: list[str]) -> dict:
@@ -114,6 +143,7 @@ def _serve_row(label: str, url: str, clips, count: int) -> dict:
             texts[clip.stem] = _post(url, clip.path)
             latencies.append(time.monotonic() - started)
 
+    packed_before = _packed(url)
     started = time.monotonic()
     threads = [threading.Thread(target=client) for _ in range(count)]
     for thread in threads:
@@ -122,9 +152,19 @@ def _serve_row(label: str, url: str, clips, count: int) -> dict:
         thread.join()
     wall = time.monotonic() - started
     ordered = sorted(latencies)
+    packed_after = _packed(url)
     return {"mode": label, "clients": count, "requests_per_s": len(clips) / wall, "wall_s": wall,
             "p50_s": statistics.median(ordered), "p95_s": ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))],
-            "wer_pct": _wer(clips, texts)}
+            "wer_pct": _wer(clips, texts), "texts": texts,
+            "packed_requests": packed_after["requests"] - packed_before["requests"],
+            "packed_windows": packed_after["windows"] - packed_before["windows"]}
+
+
+def _packed(url: str) -> dict:
+    """The server's count of requests read through the packer and the windows they took (0s with --no-pack)."""
+    import httpx
+
+    return httpx.get(f"{url}/health", timeout=60).json().get("packed", {"requests": 0, "windows": 0})
 
 
 def _wer(clips, texts: dict[str, str]) -> float:
@@ -136,10 +176,13 @@ def _wer(clips, texts: dict[str, str]) -> float:
 
 
 def _table(rows: list[dict]) -> str:
-    lines = ["| mode | clients | requests/s | p50 s | p95 s | WER % |", "|---|---:|---:|---:|---:|---:|"]
+    lines = ["| mode | clients | requests/s | p50 s | p95 s | WER % | packed: requests / windows | load before / after |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|"]
     for row in rows:
+        packed = f"{row['packed_requests']} / {row['packed_windows']}" if row.get("packed_requests") else ""
         cells = [row["mode"], row["clients"] or "", f"{row['requests_per_s']:.2f}",
-                 _maybe(row["p50_s"]), _maybe(row["p95_s"]), f"{row['wer_pct']:.1f}"]
+                 _maybe(row["p50_s"]), _maybe(row["p95_s"]), f"{row['wer_pct']:.1f}", packed,
+                 f"{row['load_before']:.1f} / {row['load_after']:.1f}"]
         lines.append("| " + " | ".join(str(cell) for cell in cells) + " |")
     return "\n".join(lines)
 

@@ -70,6 +70,7 @@ class ClipResult:
     packed: bool
     reason: Optional[str] = None  # why it was transcribed alone; None when packed
     notes: tuple[str, ...] = ()  # what the quality checks noticed, as TranscriptStream.notes
+    window: Optional[int] = None  # which shared window of the call it was read in (numbered from 0); None alone
 
 
 def packable(options: DecodeOptions) -> bool:
@@ -129,6 +130,7 @@ def transcribe_packed(
     gap_frames = _even(round(gap_s * FRAMES_PER_SECOND))
     capacity = WINDOW_FRAMES - round(END_MARGIN_S * FRAMES_PER_SECOND)
 
+    window_numbers = itertools.count()
     for attempt in range(1, ROUNDS + 1):
         windows: list[_Window] = []
         for language in sorted({window_language[i] for i in pending}):
@@ -141,6 +143,7 @@ def transcribe_packed(
                     windows.append(replace(window, language=language))
         retry: list[int] = []
         for window, outcome in zip(windows, _decode_windows(model, windows, features, options, batch_size)):
+            number = next(window_numbers)
             failed, skipped = _settle(window, outcome, speech)
             alone.update((clip, reason) for clip, reason in failed.items() if clip not in alone)
             if attempt < ROUNDS:
@@ -154,7 +157,7 @@ def transcribe_packed(
                 notes: list[str] = []
                 segments = tuple(checked(outcome.segments.get(clip, []), notes.append))
                 info = _info(whisper, name, audio, guesses[clip], options)
-                results[clip] = ClipResult(Transcript(info, segments), packed=True, notes=tuple(notes))
+                results[clip] = ClipResult(Transcript(info, segments), packed=True, notes=tuple(notes), window=number)
         pending = retry
 
     for clip, reason in alone.items():

@@ -9,6 +9,7 @@ Only `command` is imported by the CLI; everything that needs FastAPI, uvicorn or
     upload.py      the multipart body streamed into a private temp folder, limits enforced while reading
     pool.py        models named on the command line, loaded on first use, unloaded when idle
     scheduler.py   the bounded queue in front of the decoding threads
+    packer.py      short uploads that arrive together, read together in shared windows (packing.py)
     transcribe.py  one uploaded file -> Transcript (the per-file function, run in a worker thread)
     responses.py   Transcript -> OpenAI's response formats and stream events, via the writers
     app.py         the FastAPI app: lifespan, error shape, in-flight tracking, access log

@@ -7,6 +7,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Optional
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -19,6 +20,9 @@ from .fields import FormRules
 from .log import ServerLog
 from .pool import ModelPool
 from .scheduler import Scheduler
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .packer import Packer
 
 UNTRACKED_PATHS = ("/health",)  # answered while draining, and never waited for
 
@@ -33,6 +37,7 @@ class Services:
     rules: FormRules
     upload_dir: Path  # private (0700), removed at shutdown
     log: ServerLog
+    packer: Optional["Packer"] = None  # None: --no-pack, every request is read alone
     in_flight: int = 0
     idle: threading.Event = field(default_factory=threading.Event)
 

@@ -66,6 +66,11 @@ def serve_command(
     max_upload_mb: Annotated[
         float, typer.Option(min=0.001, metavar="MB", help="Largest upload accepted (413 beyond it), as OpenAI's 25 MB.", rich_help_panel=LIMITS_PANEL)
     ] = 25.0,
+    pack: Annotated[
+        bool,
+        typer.Option("--pack/--no-pack", help="Read short uploads that arrive together in shared 30 s windows; "
+                     "--no-pack reads each request alone.", rich_help_panel=LIMITS_PANEL),
+    ] = True,
     request_timeout_s: Annotated[
         float, typer.Option(min=0.001, metavar="SECONDS", help="Longest a request may take, upload included; also how long SIGTERM waits.",
                             rich_help_panel=LIMITS_PANEL)
@@ -87,7 +92,7 @@ def serve_command(
         host=host, port=port, api_key=api_key or None, no_auth=no_auth,
         workers=workers or 0, cpu_threads=cpu_threads, max_queue=max_queue,
         max_upload_bytes=int(max_upload_mb * MEGABYTE), request_timeout_s=request_timeout_s, idle_unload_s=idle_unload_s,
-        device=device, compute_type=compute_type, offline=offline or None, log_format=log_format, quiet=quiet,
+        device=device, compute_type=compute_type, offline=offline or None, log_format=log_format, quiet=quiet, pack=pack,
         decode_params=_transcribe_params(ctx),
     )
     _require_extra()

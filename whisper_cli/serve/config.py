@@ -32,6 +32,7 @@ class ServeConfig:
     offline: Optional[bool] = None
     log_format: LogFormat = LogFormat.text
     quiet: bool = False
+    pack: bool = True  # short uploads that arrive together share 30 s windows (packer.py)
     # The `transcribe` command's click parameters: request fields are parsed and bounded by them.
     decode_params: Sequence[Any] = field(default=(), compare=False, repr=False)
 

@@ -50,6 +50,8 @@ def health(request: Request) -> JSONResponse:
         "decoding": scheduler.running,
         "queued": max(0, scheduler.admitted - scheduler.running),
     }
+    if services.packer is not None:  # how many windows the packed requests took
+        body["packed"] = {"requests": services.packer.requests, "windows": services.packer.windows}
     return JSONResponse(body, status_code=503 if scheduler.draining else 200)
 
 

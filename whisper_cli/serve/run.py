@@ -11,13 +11,13 @@ import asyncio
 import concurrent.futures
 import threading
 import time
-from typing import Any, AsyncIterator, Optional
+from typing import Any, AsyncIterator, Optional, Union
 
 from ..errors import DeviceError, ModelError, UsageError
 from ..transcript import Transcript
 from .errors import ApiError, Cancelled, DecodeTimeout, ServerError, error_body
 from .responses import delta_event, done_event, error_event
-from .transcribe import transcribe_upload
+from .transcribe import decode_upload, transcribe_upload
 from .upload import ClientGone
 
 
@@ -46,7 +46,9 @@ class Run:
 
     async def result(self) -> Transcript:
         """The finished transcript; raises the request's ApiError, or Cancelled if the client left."""
-        await self._race(asyncio.wrap_future(self.future))
+        staged = await self._race(_settled(self.future))
+        if isinstance(staged, concurrent.futures.Future):  # packed: its group reads it
+            await self._race(_settled(staged))
         return self._outcome()
 
     async def first_event(self) -> None:
@@ -87,12 +89,21 @@ class Run:
             if not finished:
                 self.cancel()
 
-    def _work(self) -> Transcript:
+    def _work(self) -> Union[Transcript, concurrent.futures.Future]:
+        """The transcript, or for a short upload packed with others (packer.py) the future of it."""
         try:
+            audio = self.upload.path
+            packer = self.services.packer
+            if packer is not None and packer.takes(self.job):
+                audio = decode_upload(self.upload.path, self.upload.filename)
+                if packer.fits(audio):
+                    if self.cancelled.is_set():
+                        raise Cancelled("cancelled before it started")
+                    return packer.add(self.job.model, self.job.options, self.upload.filename, audio, self.cancelled)
             with self.services.pool.lease(self.job.model) as whisper:
                 return transcribe_upload(
                     whisper,
-                    self.upload.path,
+                    audio,
                     self.job.options,
                     filename=self.upload.filename,
                     cancelled=self.cancelled,
@@ -135,6 +146,8 @@ class Run:
         """The worker's result, its expected failures as the client should see them."""
         try:
             transcript = self.future.result()
+            if isinstance(transcript, concurrent.futures.Future):
+                transcript = transcript.result()
         except concurrent.futures.CancelledError:
             raise Cancelled("cancelled before it started") from None
         except UsageError as error:  # options the loaded model cannot honour
@@ -146,6 +159,14 @@ class Run:
 
     def _remaining(self) -> float:
         return max(self.deadline - time.monotonic(), 0.001)
+
+
+async def _settled(future: concurrent.futures.Future) -> Any:
+    """The future's result once done, or None if it failed: _outcome() turns that into the client's answer."""
+    try:
+        return await asyncio.wrap_future(future)
+    except Exception:
+        return None
 
 
 async def _disconnected(request) -> None:

@@ -56,6 +56,22 @@ class Scheduler:
         future.add_done_callback(self._release)
         return future
 
+    def hold(self) -> None:
+        """Keep a request's place after its own work returns, while a packed group finishes it (packer.py)."""
+        with self._lock:
+            self._admitted += 1
+
+    def release(self) -> None:
+        """Give back a place that hold() kept."""
+        self._release(None)
+
+    def execute(self, work: Callable[[], T]) -> "Future[T]":
+        """Run work for requests already admitted (a packed group) on a decoding thread, without a place of its own."""
+        try:
+            return self._executor.submit(self._timed, work)
+        except RuntimeError:  # shut down
+            raise ShuttingDown("the server is shutting down") from None
+
     def close(self) -> None:
         self._executor.shutdown(wait=True, cancel_futures=True)
 

@@ -39,6 +39,7 @@ def run(config: ServeConfig) -> None:
 def _services(config: ServeConfig, log: ServerLog, choice):
     from .app import Services
     from .fields import FormRules
+    from .packer import Packer
     from .pool import ModelPool
     from .scheduler import Scheduler
 
@@ -55,16 +56,19 @@ def _services(config: ServeConfig, log: ServerLog, choice):
         log.event("loaded", f"model {name} loaded in {elapsed:.1f}s", model=name, wall_s=round(elapsed, 3))
         return whisper
 
+    pool = ModelPool(
+        config.models, load, config.idle_unload_s,
+        on_unload=lambda name: log.event("unloaded", f"model {name} unloaded after {config.idle_unload_s:g}s idle", model=name),
+    )
+    scheduler = Scheduler(config.workers, config.max_queue)
     return Services(
         config=config,
-        pool=ModelPool(
-            config.models, load, config.idle_unload_s,
-            on_unload=lambda name: log.event("unloaded", f"model {name} unloaded after {config.idle_unload_s:g}s idle", model=name),
-        ),
-        scheduler=Scheduler(config.workers, config.max_queue),
+        pool=pool,
+        scheduler=scheduler,
         rules=FormRules(config.decode_params),
         upload_dir=Path(tempfile.mkdtemp(prefix="whisper-cli-serve-")),  # 0700: only this user reads uploads
         log=log,
+        packer=Packer(scheduler, pool, log, device=choice.device) if config.pack else None,
     )
 
 

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable, Optional, Union
 
+import numpy as np
+
+from ..audio import load_audio
 from ..errors import InputError
 from ..options import DecodeOptions
 from ..transcript import Segment, Transcript, TranscriptInfo
@@ -15,9 +18,17 @@ OnStart = Callable[[TranscriptInfo], None]
 OnSegment = Callable[[Segment], None]
 
 
+def decode_upload(path: Path, filename: str) -> np.ndarray:
+    """The upload's 16 kHz samples; raises BadRequest (param "file") for audio that cannot be decoded."""
+    try:
+        return load_audio(path)
+    except InputError as error:
+        raise _undecodable(error, path, filename) from None
+
+
 def transcribe_upload(
     whisper,
-    path: Path,
+    path: Union[Path, np.ndarray],
     options: DecodeOptions,
     *,
     filename: str,
@@ -25,7 +36,7 @@ def transcribe_upload(
     on_start: Optional[OnStart] = None,
     on_segment: Optional[OnSegment] = None,
 ) -> Transcript:
-    """Decode and transcribe the file at `path`; stop at the next segment once `cancelled` is set.
+    """Decode and transcribe the file at `path` (or its decoded samples); stop at the next segment once `cancelled` is set.
 
     Raises BadRequest (param "file") for audio that cannot be decoded, UsageError for options the model
     cannot honour, Cancelled when told to stop. `on_start` hears the language and duration before the
@@ -36,8 +47,7 @@ def transcribe_upload(
     try:
         stream = whisper(path, options, source=filename)
     except InputError as error:
-        cause = error.cause.replace(str(path), filename)
-        raise BadRequest(f"file: {cause}", param="file") from None
+        raise _undecodable(error, path, filename) from None
     if on_start is not None:
         on_start(stream.info)
     segments = []
@@ -49,3 +59,8 @@ def transcribe_upload(
         if on_segment is not None:
             on_segment(segment)
     return Transcript(stream.info, tuple(segments))
+
+
+def _undecodable(error: InputError, path, filename: str) -> BadRequest:
+    cause = error.cause.replace(str(path), filename) if isinstance(path, Path) else error.cause
+    return BadRequest(f"file: {cause}", param="file")

@@ -1,0 +1,164 @@
+"""Short uploads that arrive together, read together: shared 30 s windows (packing.py) for the server.
+
+A request whose options packing honours and whose audio fits a window (packing.MAX_PACKED_CLIP_S) is not
+transcribed on its own. Once its audio is decoded it joins the open group of requests for the same model
+with the same options; the group waits GATHER_S for company, then queues for a decoding thread, and takes
+newcomers until a thread picks it up or it holds a window's worth of audio. Its clips are then read in one
+transcribe_packed() call, and each request gets its own transcript.
+
+Kept apart: a group shares model and options (prompt, language, task, beam, word timestamps ...), so no
+request changes how another is decoded; packing gives every window no previous text but the prompt, and
+each clip the language detected on its own audio. Word timestamps pack: packing times words with the
+same alignment as alone, relative to each clip.
+Not packed, so as before: stream=true (it asks for the language at once and each segment as it is
+decoded, where a group answers after waiting for company, all at once), options packable() refuses
+(vad, prefix, batch_size, ...), audio over MAX_PACKED_CLIP_S, and every request with --no-pack.
+"""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import Future, InvalidStateError
+from dataclasses import dataclass, field
+from typing import Callable, Hashable
+
+import numpy as np
+
+from ..audio import SAMPLE_RATE
+from ..options import DecodeOptions
+from ..packing import END_MARGIN_S, GAP_S, MAX_PACKED_CLIP_S, WINDOW_BATCH, ClipResult, packable, transcribe_packed
+from .errors import Cancelled, ShuttingDown
+
+GATHER_S = 0.05  # how long a new group waits for company before it queues: a lone request pays no more
+WINDOW_S = 30.0 - END_MARGIN_S  # audio (with its gaps) one shared window holds
+
+
+@dataclass
+class _Member:
+    name: str  # the upload's file name, for messages
+    audio: np.ndarray
+    cancelled: threading.Event
+    result: Future = field(default_factory=Future)  # the Transcript
+
+
+@dataclass
+class _Group:
+    key: Hashable
+    model: str
+    options: DecodeOptions
+    members: list[_Member] = field(default_factory=list)
+    audio_s: float = 0.0
+    queued: bool = False
+
+
+class Packer:
+    """Thread-safe: requests join from decoding threads, groups queue from a timer or when full."""
+
+    def __init__(self, scheduler, pool, log, *, device: str, enabled: bool = True, gather_s: float = GATHER_S):
+        self.scheduler, self.pool, self.log = scheduler, pool, log
+        self.enabled = enabled
+        self.gather_s = gather_s
+        self.capacity_s = WINDOW_BATCH.get(device, 1) * WINDOW_S  # the windows one call decodes at once
+        self._open: dict[Hashable, _Group] = {}
+        self._lock = threading.Lock()
+        self.requests = 0  # requests read through the packer, and the windows that took
+        self.windows = 0
+
+    def takes(self, job) -> bool:
+        """Whether this request may be packed, once its audio proves short enough."""
+        return self.enabled and not job.stream and packable(job.options)
+
+    @staticmethod
+    def fits(audio: np.ndarray) -> bool:
+        return audio.ndim == 1 and 0 < len(audio) <= MAX_PACKED_CLIP_S * SAMPLE_RATE
+
+    def add(self, model: str, options: DecodeOptions, name: str, audio: np.ndarray, cancelled: threading.Event) -> Future:
+        """The future of this clip's Transcript; the request keeps its place in the queue until it is done."""
+        member = _Member(name, audio, cancelled)
+        need_s = len(audio) / SAMPLE_RATE + GAP_S
+        key = (model, options)
+        self.scheduler.hold()
+        with self._lock:
+            group = self._open.get(key)
+            if group is not None and group.audio_s + need_s > self.capacity_s:
+                self._close(group)
+                group = None
+            if group is None:
+                group = self._open[key] = _Group(key, model, options)
+                timer = threading.Timer(self.gather_s, self._queue, args=(group,))
+                timer.daemon = True
+                timer.start()
+            group.members.append(member)
+            group.audio_s += need_s
+            if group.audio_s >= self.capacity_s:
+                self._close(group)
+        return member.result
+
+    def _close(self, group: _Group) -> None:
+        """No newcomers (it is full): queue it now. Called with the lock held."""
+        if self._open.get(group.key) is group:
+            del self._open[group.key]
+        self._submit(group)
+
+    def _queue(self, group: _Group) -> None:
+        with self._lock:
+            self._submit(group)
+
+    def _submit(self, group: _Group) -> None:
+        if group.queued:
+            return
+        group.queued = True
+        try:
+            self.scheduler.execute(lambda: self._read(group))
+        except ShuttingDown as error:
+            self._open.pop(group.key, None)
+            for member in group.members:
+                _settle(member, lambda future: future.set_exception(error))
+                self.scheduler.release()
+
+    def _read(self, group: _Group) -> None:
+        """On a decoding thread: close the group to newcomers and transcribe what its members sent."""
+        with self._lock:
+            if self._open.get(group.key) is group:
+                del self._open[group.key]
+        members = []
+        for member in group.members:
+            # From here a client that leaves cannot cancel its future: it is read with the others.
+            if member.cancelled.is_set() or not member.result.set_running_or_notify_cancel():
+                _settle(member, lambda future: future.set_exception(Cancelled("cancelled before it started")))
+                self.scheduler.release()
+            else:
+                members.append(member)
+        if not members:
+            return
+        try:
+            with self.pool.lease(group.model) as whisper:
+                results = transcribe_packed(whisper, [(m.name, m.audio) for m in members], group.options)
+        except Exception as error:  # each request answers for it: a UsageError, or a bug with its traceback
+            for member in members:
+                member.result.set_exception(error)
+        else:
+            self._count(group.model, results)
+            for member, result in zip(members, results):
+                member.result.set_result(result.transcript)
+        finally:
+            for _ in members:
+                self.scheduler.release()
+
+    def _count(self, model: str, results: list[ClipResult]) -> None:
+        windows = len({r.window for r in results if r.packed}) + sum(1 for r in results if not r.packed)
+        with self._lock:
+            self.requests += len(results)
+            self.windows += windows
+        self.log.event(
+            "packed", f"{model}: {len(results)} requests read in {windows} windows",
+            model=model, requests=len(results), windows=windows,
+        )
+
+
+def _settle(member: _Member, settle: Callable[[Future], None]) -> None:
+    """Answer a member not being read, unless its client's leaving has cancelled its future already."""
+    try:
+        settle(member.result)
+    except InvalidStateError:
+        pass
