@@ -216,7 +216,7 @@ SUBPROCESS_RUNNERS = {"run", "Popen", "call", "check_call", "check_output"}
 
 
 def package_sources() -> list[Path]:
-    return sorted(PACKAGE.glob("*.py"))
+    return sorted(PACKAGE.rglob("*.py"))  # serve/ too
 
 
 def dotted(node: ast.AST) -> tuple[str, ...]:
@@ -246,6 +246,9 @@ def shell_and_pickle_uses(source: Path) -> list[str]:
         if target[-2:] in SHELL_CALLS or target[-2:] in UNSAFE_LOADS or target[-1:] in (("eval",), ("exec",)):
             problems.append(where)
         for keyword in node.keywords:
+            # Typer's get_completion_script(shell="bash") names the shell to write a script for; it runs nothing.
+            if target[-1:] == ("get_completion_script",):
+                continue
             if keyword.arg == "shell" and not (isinstance(keyword.value, ast.Constant) and keyword.value.value is False):
                 problems.append(f"{where} with shell=")
             if keyword.arg == "allow_pickle" and not (isinstance(keyword.value, ast.Constant) and keyword.value.value is False):
@@ -257,7 +260,7 @@ def shell_and_pickle_uses(source: Path) -> list[str]:
     return problems
 
 
-@pytest.mark.parametrize("source", package_sources(), ids=lambda path: path.name)
+@pytest.mark.parametrize("source", package_sources(), ids=lambda path: str(path.relative_to(PACKAGE)))
 def test_package_never_runs_a_shell_or_unpickles(source):
     assert shell_and_pickle_uses(source) == []
 
