@@ -428,7 +428,7 @@ def transcribe(
     if live:
         from .live_run import live_command
 
-        raise typer.Exit(live_command(tuple(inputs or ()), formats, output_dir, decode, layout, raw, partials, model_settings, reporter))
+        raise typer.Exit(live_command(tuple(inputs or ()), formats, output_dir, decode, layout, raw, partials, model_settings, reporter, overwrite))
     config = RunConfig(
         inputs=tuple(inputs or ()),
         formats=formats,
