@@ -3,7 +3,8 @@
 For each recording and model, a pacer thread writes raw s16le audio into `transcribe --live - -f jsonl` at
 the real-time rate (or --rate times it); the reading side stamps each final segment's arrival. Latency of a
 segment = arrival - (stream start + the segment's end / rate). RSS is polled from /proc every second, the load
-average every 10 s. A silence-and-noise stream counts words out.
+average every 10 s. Each recording is led by --lead-s of silence, during which the model loads, so the latency
+is that of a stream already running. A silence-and-noise stream counts words out.
 
     .venv/bin/python benchmarks/live.py --quick                      # jfk.flac and 30 s of noise, tiny.en
     .venv/bin/python benchmarks/live.py --models base,tiny.en --long-s 300 --noise-s 0   # a 5-minute espeak recording
@@ -204,6 +205,7 @@ def main() -> None:
     parser.add_argument("--loop-s", type=float, default=0.0, help="loop each recording to this many seconds (a memory run; no offline WER)")
     parser.add_argument("--rate", type=float, default=1.0, help="feed at this many times real time (memory runs only)")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--lead-s", type=float, default=20.0, help="silence before each recording, while the model loads")
     parser.add_argument("--label", default="")
     args = parser.parse_args()
     models = ["tiny.en"] if args.quick else args.models.split(",")
@@ -215,11 +217,13 @@ def main() -> None:
     for model in models:
         for name, path, reference in recordings(args):
             samples = load_audio(path)
+            offline = None if args.loop_s else offline_text(path, model, args.threads)
             if args.loop_s:
                 samples = np.tile(samples, int(np.ceil(args.loop_s * SAMPLE_RATE / len(samples))))[: int(args.loop_s * SAMPLE_RATE)]
                 name, reference = f"{name} looped to {args.loop_s / 60:.0f} min at {args.rate:g}x", None
+            # The model loads while the lead-in plays: latency is that of a stream already running.
+            samples = np.concatenate([np.zeros(int(args.lead_s * SAMPLE_RATE), dtype=np.float32), samples])
             run = run_stream(samples, model, args.threads, args.rate)
-            offline = None if args.loop_s else offline_text(path, model, args.threads)
             row = summarise(name, model, run, reference, offline)
             row["offline_wer_reference"] = jiwer.wer(normalize(reference), normalize(offline)) if reference and offline else None
             rows.append(row)

@@ -63,6 +63,14 @@ def check_live_usage(config: LiveConfig, inputs: tuple[str, ...]) -> None:
         raise UsageError("--live", "cannot be combined with --split-stereo, --batch-size or --clip-timestamps")
 
 
+def live_settings(decode: DecodeOptions) -> LiveSettings:
+    settings = dataclasses.replace(LiveSettings(), vad_threshold=decode.vad_parameters.threshold)
+    if decode.multilingual:
+        # Each utterance decoded without the one before: that may be in another language, and detection would hear it.
+        settings = dataclasses.replace(settings, context_gap_s=0.0)
+    return settings
+
+
 def run_live(config: LiveConfig, whisper_factory: Callable[[], object], reporter: Reporter) -> ExitCode:
     name = display_name(config.source)
     feed = _Feed(_open_source(config.source), config.raw, lambda message: reporter.warn(f"{name}: {message}"))
@@ -205,12 +213,8 @@ def live_command(
     from .batch import RunConfig
     from .lazy_model import _load_model
 
-    settings = dataclasses.replace(LiveSettings(), vad_threshold=decode.vad_parameters.threshold)
-    if decode.multilingual:
-        # Each utterance decoded without the one before: that may be in another language, and detection would hear it.
-        settings = dataclasses.replace(settings, context_gap_s=0.0)
     config = LiveConfig(
-        inputs[0] if inputs else STDIN_NAME, formats, decode, layout, raw, partials, settings, output_dir, overwrite
+        inputs[0] if inputs else STDIN_NAME, formats, decode, layout, raw, partials, live_settings(decode), output_dir, overwrite
     )
     check_live_usage(config, inputs)
     if output_dir is not None:
