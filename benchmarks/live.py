@@ -138,6 +138,7 @@ def summarise(name: str, model: str, run: dict, reference: str | None, offline: 
     text = " ".join(final["text"] for final in run["finals"])
     rss = run["rss_mib"]
     after_first_minute = next((value for at, value in rss if at >= 60), None)
+    peak_later = max((value for at, value in rss if at >= 60), default=None)  # the model's load peaks earlier
     wer = lambda truth: jiwer.wer(normalize(truth), normalize(text) or "-") if truth and truth.strip() else None  # noqa: E731
     return {
         "input": name,
@@ -156,7 +157,7 @@ def summarise(name: str, model: str, run: dict, reference: str | None, offline: 
         "wer_offline": wer(offline),
         "peak_rss_mib": max((value for _, value in rss), default=None),
         "rss_after_1min_mib": after_first_minute,
-        "rss_growth_after_1min_mib": (max(v for _, v in rss) - after_first_minute) if after_first_minute else None,
+        "rss_growth_after_1min_mib": round(peak_later - after_first_minute, 1) if after_first_minute else None,
         "rss_per_minute_mib": per_minute(rss, run["wall_s"]),
         "loadavg_1min": [load for _, load in run["loadavg_1min"]],
         "offline_text": offline,
@@ -195,6 +196,23 @@ def recordings(args) -> list[tuple[str, str, str | None]]:
     return [(f"espeak {clip.duration_s / 60:.1f} min, pauses", str(clip.path), clip.reference)]
 
 
+def merge(paths: list[str], label: str) -> None:
+    """Several results files (runs made side by side) -> one, each row summarised again from its raw run."""
+    records = [json.loads(Path(path).read_text()) for path in paths]
+    rows = []
+    for record in records:
+        for row in record["rows"]:
+            again = summarise(row["input"], row["model"], row["raw"], row.get("reference"), row["offline_text"])
+            again["offline_wer_reference"] = row.get("offline_wer_reference")
+            if "reference" not in row:  # written before rows kept their reference: its WER is as it was
+                again["wer_reference"] = row["wer_reference"]
+            again["command"] = record["command"]
+            rows.append(again)
+    print(table(rows))
+    merged = {**records[0], "command": [record["command"] for record in records], "merged_from": [Path(p).name for p in paths], "rows": rows}
+    (Path(paths[0]).parent / f"live-{records[0]['started']}-{label or 'merged'}.json").write_text(json.dumps(merged, indent=1))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="jfk.flac and 30 s of noise with tiny.en")
@@ -207,7 +225,10 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--lead-s", type=float, default=20.0, help="silence before each recording, while the model loads")
     parser.add_argument("--label", default="")
+    parser.add_argument("--merge", nargs="+", metavar="JSON", help="summarise the raw runs of earlier results again, into one file")
     args = parser.parse_args()
+    if args.merge:
+        return merge(args.merge, args.label)
     models = ["tiny.en"] if args.quick else args.models.split(",")
     noise_s = 30.0 if args.quick else args.noise_s
     rows, started = [], time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
@@ -225,6 +246,7 @@ def main() -> None:
             samples = np.concatenate([np.zeros(int(args.lead_s * SAMPLE_RATE), dtype=np.float32), samples])
             run = run_stream(samples, model, args.threads, args.rate)
             row = summarise(name, model, run, reference, offline)
+            row["reference"] = reference
             row["offline_wer_reference"] = jiwer.wer(normalize(reference), normalize(offline)) if reference and offline else None
             rows.append(row)
             print(table(rows[-1:]), flush=True)

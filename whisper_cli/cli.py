@@ -393,7 +393,7 @@ def transcribe(
     live: Annotated[
         bool,
         typer.Option(
-            "--live", help="Transcribe a never-ending stream (INPUT - or a FIFO) as it arrives: final segments stream to stdout.",
+            "--live", help="Transcribe a never-ending stream (INPUT - or a FIFO) as it arrives: final segments stream to stdout (or to files under -o that grow).",
             rich_help_panel=LIVE_PANEL,
         ),
     ] = False,
