@@ -225,7 +225,11 @@ class LiveTranscriber:
         """Committed words -> final segments, cut after a sentence end, at a length limit, or all at once."""
         while self._open:
             cut = next((i + 1 for i, w in enumerate(self._open) if w.text.rstrip().endswith(SENTENCE_ENDS)), 0)
-            if not cut and self._open[-1].end - self._open[0].start >= self.settings.max_segment_s:
+            # Words committed many at once (a pass that took all the audio that waited) are still cut at the limit.
+            too_long = next((i for i, w in enumerate(self._open) if w.end - self._open[0].start > self.settings.max_segment_s), 0)
+            if too_long and (not cut or cut > too_long):
+                cut = too_long
+            elif not cut and self._open[-1].end - self._open[0].start >= self.settings.max_segment_s:
                 cut = len(self._open)
             if not cut and close_all:
                 cut = len(self._open)
