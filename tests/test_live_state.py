@@ -139,3 +139,12 @@ def test_decode_chunks_yields_blocks_of_a_pipe_before_its_writer_closes_it(share
 
         os.killpg(writer.pid, signal.SIGKILL)
         writer.wait()
+
+
+def test_words_committed_many_at_once_are_still_cut_into_segments_of_at_most_max_segment_s():
+    """As when decoding fell behind and one pass took half a minute of waiting audio."""
+    transcriber = LiveTranscriber(scripted_decoder([]), LiveSettings(), detect_speech=always_speech, word_timestamps=True)
+    finals, _, _ = run(transcriber, 40, step_s=20.0)
+    assert len(finals) >= 4
+    assert all(segment.end - segment.start <= LiveSettings().max_segment_s for segment in finals), [(s.start, s.end) for s in finals]
+    assert [w.text for s in finals for w in s.words] == [f" w{k}" for k in range(len([w for s in finals for w in s.words]))]

@@ -401,7 +401,7 @@ def transcribe(
     live: Annotated[
         bool,
         typer.Option(
-            "--live", help="Transcribe a never-ending stream (INPUT - or a FIFO) as it arrives: final segments stream to stdout.",
+            "--live", help="Transcribe a never-ending stream (INPUT - or a FIFO) as it arrives: final segments stream to stdout (or to files under -o that grow).",
             rich_help_panel=LIVE_PANEL,
         ),
     ] = False,
@@ -436,7 +436,7 @@ def transcribe(
     if live:
         from .live_run import live_command
 
-        raise typer.Exit(live_command(tuple(inputs or ()), formats, output_dir, decode, layout, raw, partials, model_settings, reporter))
+        raise typer.Exit(live_command(tuple(inputs or ()), formats, output_dir, decode, layout, raw, partials, model_settings, reporter, overwrite))
     config = RunConfig(
         inputs=tuple(inputs or ()),
         formats=formats,

@@ -96,8 +96,10 @@ class LiveTranscriber:
         settings: LiveSettings = LiveSettings(),
         detect_speech: Optional[DetectSpeech] = None,
         word_timestamps: bool = False,
+        on_utterance_end: Callable[[], None] = lambda: None,
     ):
         self.settings = settings
+        self._on_utterance_end = on_utterance_end  # e.g. to detect the next utterance's language afresh
         self._decode = decode
         self._detect = detect_speech or silero_speech(settings.vad_threshold, settings.pause_s, settings.speech_pad_s)
         self._word_timestamps = word_timestamps
@@ -136,6 +138,7 @@ class LiveTranscriber:
         while self._step(update, at_end=True):
             pass
         self._commit(self._commit_unconfirmed(), update, close_all=True)
+        self._on_utterance_end()
         return update
 
     def skip_audio(self, seconds: float) -> list[Segment]:
@@ -178,6 +181,7 @@ class LiveTranscriber:
             agreed = self._pass(self._audio[: self._index(end_s)])
             self._commit(agreed + self._commit_unconfirmed(), update, close_all=True)
             self._policy.forget_pending()
+            self._on_utterance_end()
             self._done_s = end_s
             self._drop_before(end_s - self.settings.context_s)
             return len(spans) > 1
@@ -221,7 +225,11 @@ class LiveTranscriber:
         """Committed words -> final segments, cut after a sentence end, at a length limit, or all at once."""
         while self._open:
             cut = next((i + 1 for i, w in enumerate(self._open) if w.text.rstrip().endswith(SENTENCE_ENDS)), 0)
-            if not cut and self._open[-1].end - self._open[0].start >= self.settings.max_segment_s:
+            # Words committed many at once (a pass that took all the audio that waited) are still cut at the limit.
+            too_long = next((i for i, w in enumerate(self._open) if w.end - self._open[0].start > self.settings.max_segment_s), 0)
+            if too_long and (not cut or cut > too_long):
+                cut = too_long
+            elif not cut and self._open[-1].end - self._open[0].start >= self.settings.max_segment_s:
                 cut = len(self._open)
             if not cut and close_all:
                 cut = len(self._open)
@@ -248,6 +256,7 @@ class LiveTranscriber:
             compression_ratio=max(_scores(sources, "compression_ratio"), default=None),
             temperature=max(_scores(sources, "temperature"), default=None),
             suspect=any(source.suspect or is_suspect(source) for source in sources),
+            language=next((source.language for source in reversed(sources) if source.language), None),
         )
 
     def _prompt_text(self) -> Optional[str]:

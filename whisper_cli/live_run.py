@@ -16,6 +16,7 @@ import sys
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable, Optional
 
 import numpy as np
@@ -26,40 +27,48 @@ from .audio_stream import PipeReader, decode_chunks
 from .console import Reporter
 from .errors import ExitCode, InputError, UsageError
 from .live import LiveSettings, LiveTranscriber, LiveUpdate
+from .live_decoder import EngineDecoder
+from .live_output import LiveOutput, check_live_outputs, live_output_paths
 from .options import DecodeOptions
-from .output import StreamSink
-from .transcript import Segment, Transcript, TranscriptInfo
-from .writers import OutputFormat, SubtitleLayout, make_writer
+from .transcript import Segment, TranscriptInfo
+from .writers import OutputFormat, SubtitleLayout
 
 LAG_WARNING_S = 5.0  # audio waiting this long behind the decoder is worth saying, once
 MAX_LAG_S = 60.0  # beyond this much waiting audio, the oldest is dropped (and said so): memory stays flat
 IDLE_FINAL_S = 2.0  # a pipe with no bytes this long ends the utterance, as a pause would
-LANGUAGE_AFTER_S = 3.0  # speech needed before the detected language is kept for the rest of the stream
 
 
 @dataclass(frozen=True)
 class LiveConfig:
     source: str = STDIN_NAME
-    fmt: OutputFormat = OutputFormat.TXT
+    formats: tuple[OutputFormat, ...] = (OutputFormat.TXT,)
     decode: DecodeOptions = DecodeOptions()
     layout: SubtitleLayout = SubtitleLayout()
     raw: Optional[RawFormat] = None
     partials: bool = False
     settings: LiveSettings = LiveSettings()
+    output_dir: Optional[Path] = None  # None: stdout
+    overwrite: bool = False  # with output_dir: replace files already there
 
 
-def check_live_usage(config: LiveConfig, inputs: tuple[str, ...], output_dir, formats) -> None:
+def check_live_usage(config: LiveConfig, inputs: tuple[str, ...]) -> None:
     """What --live cannot do, said before any model is loaded."""
     if len(inputs) > 1:
         raise UsageError("--live", "reads one stream (- or a FIFO)")
-    if output_dir is not None:
-        raise UsageError("--live", "writes to stdout; --output-dir is not supported yet")
-    if len(formats) > 1:
-        raise UsageError("--format", "--live writes one format to stdout")
-    if config.partials and config.fmt != OutputFormat.JSONL:
+    if len(config.formats) > 1 and config.output_dir is None:
+        raise UsageError("--format", "--live writes one format to stdout (several need -o DIR)")
+    if config.partials and OutputFormat.JSONL not in config.formats:
         raise UsageError("--partials", "needs -f jsonl (provisional lines are JSON objects with \"final\": false)")
     if config.decode.split_stereo or config.decode.batch_size or config.decode.clip_timestamps:
         raise UsageError("--live", "cannot be combined with --split-stereo, --batch-size or --clip-timestamps")
+
+
+def live_settings(decode: DecodeOptions) -> LiveSettings:
+    settings = dataclasses.replace(LiveSettings(), vad_threshold=decode.vad_parameters.threshold)
+    if decode.multilingual:
+        # Each utterance decoded without the one before: that may be in another language, and detection would hear it.
+        settings = dataclasses.replace(settings, context_gap_s=0.0)
+    return settings
 
 
 def run_live(config: LiveConfig, whisper_factory: Callable[[], object], reporter: Reporter) -> ExitCode:
@@ -67,8 +76,11 @@ def run_live(config: LiveConfig, whisper_factory: Callable[[], object], reporter
     feed = _Feed(_open_source(config.source), config.raw, lambda message: reporter.warn(f"{name}: {message}"))
     whisper = whisper_factory()  # the pipe is read meanwhile, so nothing is lost while the model loads
     decoder = EngineDecoder(whisper, config.decode)
-    transcriber = LiveTranscriber(decoder, config.settings, word_timestamps=config.decode.word_timestamps)
-    out = _LiveOutput(config, TranscriptInfo(source=name, duration=0.0, language=config.decode.language), reporter)
+    transcriber = LiveTranscriber(
+        decoder, config.settings, word_timestamps=config.decode.word_timestamps, on_utterance_end=decoder.utterance_ended
+    )
+    info = TranscriptInfo(source=name, duration=0.0, language=config.decode.language)
+    out = _open_output(config, info, reporter)
     lag_told = False
     try:
         out.start()
@@ -77,7 +89,7 @@ def run_live(config: LiveConfig, whisper_factory: Callable[[], object], reporter
             blocks, dropped_s, ended = feed.take(config.settings.step_s, float("inf") if quiet else IDLE_FINAL_S)
             if not blocks and not ended and not dropped_s:
                 # No bytes for a while (a paused producer, `cat clip; sleep`): the utterance is over.
-                out.update(transcriber.finish(), transcriber.received_s)
+                out.update(transcriber.finish())
                 quiet = True
                 continue
             quiet = False
@@ -98,43 +110,27 @@ def run_live(config: LiveConfig, whisper_factory: Callable[[], object], reporter
                 reporter.warn(f"{name}: dropped {start_s:.1f}-{end_s:.1f} s of audio undecoded (decoding fell too far behind)")
             for note in decoder.take_notes():
                 reporter.warn(f"{name}: {note}")
-            out.update(update, transcriber.received_s)
+            out.update(update)
             if ended:
                 break
     except KeyboardInterrupt:
-        out.update(LiveUpdate(finals=transcriber.flush_committed()), transcriber.received_s)
+        out.update(LiveUpdate(finals=transcriber.flush_committed()))
         out.finish(transcriber.received_s, decoder.language)
+        raise
+    except BaseException:
+        out.abort()  # the files keep what was written: whole lines and cues
         raise
     out.finish(transcriber.received_s, decoder.language)
     return ExitCode.OK
 
 
-class EngineDecoder:
-    """live.Decode on the loaded model: word timestamps on, our own VAD instead of faster-whisper's."""
-
-    def __init__(self, whisper, options: DecodeOptions):
-        self._whisper = whisper
-        self._options = dataclasses.replace(
-            options, word_timestamps=True, vad_filter=False, condition_on_previous_text=False
-        )
-        self._notes: list[str] = []
-
-    def __call__(self, samples: np.ndarray, offset_s: float, prompt: Optional[str]) -> list[Segment]:
-        stream = self._whisper.transcribe_span(samples, self._options, offset_s=offset_s, prompt=prompt)
-        segments = list(stream.segments)
-        self._notes += stream.take_notes()
-        if self._options.language is None and len(samples) / SAMPLE_RATE >= LANGUAGE_AFTER_S and segments:
-            # Detected on the first few seconds of speech, then kept: a language per pass would flicker.
-            self._options = dataclasses.replace(self._options, language=stream.info.language)
-        return segments
-
-    def take_notes(self) -> list[str]:
-        taken, self._notes = self._notes, []
-        return taken
-
-    @property
-    def language(self) -> Optional[str]:
-        return self._options.language
+def _open_output(config: LiveConfig, info: TranscriptInfo, reporter: Reporter) -> LiveOutput:
+    if config.output_dir is None:
+        return LiveOutput.open(config.formats, config.layout, config.partials, info, reporter)
+    paths = live_output_paths(config.source, config.output_dir, config.formats, config.layout)
+    return LiveOutput.open(
+        config.formats, config.layout, config.partials, info, reporter, paths, config.output_dir, config.overwrite
+    )
 
 
 def _open_source(source: str) -> PipeReader:
@@ -209,75 +205,19 @@ class _Feed:
         return [np.concatenate(blocks)[excess:]], excess / SAMPLE_RATE, ended
 
 
-class _LiveOutput:
-    """Finals through the format's writer to stdout, flushed at once; partials as JSONL with "final": false."""
-
-    def __init__(self, config: LiveConfig, info: TranscriptInfo, reporter: Reporter):
-        self._writer = make_writer(config.fmt, config.layout)
-        self._jsonl = config.fmt == OutputFormat.JSONL
-        self._partials = config.partials
-        self._info = info
-        self._sink = StreamSink()
-        self._finals: list[Segment] = []  # kept only for json, written whole at the end
-        self._last_partial: Optional[str] = None
-        # The provisional text as one live line, only for a person watching stderr on a terminal.
-        self._live_line = reporter.stream if reporter.chatty else None
-
-    def start(self) -> None:
-        self._sink.write(self._writer.start(self._info))
-
-    def update(self, update: LiveUpdate, received_s: float) -> None:
-        if update.finals:
-            self._show_live_line("")  # cleared first: stdout may be the same terminal
-        for segment in update.finals:
-            if not self._writer.streams:
-                self._finals.append(segment)
-            elif self._jsonl:
-                self._sink.write(_with_final_flag(self._writer.segment(segment), True))
-            else:
-                self._sink.write(self._writer.segment(segment))
-        if self._partials and update.partial is not None:
-            line = _with_final_flag(self._writer.segment(update.partial), False)
-            if line != self._last_partial:  # the same provisional text again says nothing new
-                self._sink.write(line)
-                self._last_partial = line
-        if update.partial is not None:
-            self._show_live_line(" ".join(update.partial.text.split()))
-
-    def _show_live_line(self, text: str) -> None:
-        if self._live_line is None:
-            return
-        import shutil
-
-        width = shutil.get_terminal_size().columns - 1
-        shown = text if len(text) <= width else "…" + text[-(width - 1):]
-        try:
-            self._live_line.write(f"\r\033[K{shown}")
-            self._live_line.flush()
-        except OSError:
-            self._live_line = None  # a terminal that went away is no reason to stop transcribing
-
-    def finish(self, received_s: float, language: Optional[str]) -> None:
-        self._show_live_line("")
-        info = dataclasses.replace(self._info, duration=received_s, language=language or self._info.language)
-        self._sink.write(self._writer.finish(Transcript(info, tuple(self._finals))))
-
-
-def _with_final_flag(line: str, final: bool) -> str:
-    """A JSONL writer's line (one object, then a newline) with "final" added as its last key."""
-    assert line.endswith("}\n"), line
-    return f'{line[:-2]},"final":{"true" if final else "false"}}}\n'
-
-
 def live_command(
-    inputs: tuple[str, ...], formats: tuple[OutputFormat, ...], output_dir, decode: DecodeOptions,
-    layout: SubtitleLayout, raw: Optional[RawFormat], partials: bool, model, reporter: Reporter,
+    inputs: tuple[str, ...], formats: tuple[OutputFormat, ...], output_dir: Optional[Path], decode: DecodeOptions,
+    layout: SubtitleLayout, raw: Optional[RawFormat], partials: bool, model, reporter: Reporter, overwrite: bool = False,
 ) -> ExitCode:
     """The --live branch of the transcribe command: check, load the model once, run."""
-    from .batch import RunConfig, _load_model
+    from .batch import RunConfig
+    from .lazy_model import _load_model
 
-    settings = dataclasses.replace(LiveSettings(), vad_threshold=decode.vad_parameters.threshold)
-    config = LiveConfig(inputs[0] if inputs else STDIN_NAME, formats[0], decode, layout, raw, partials, settings)
-    check_live_usage(config, inputs, output_dir, formats)
+    config = LiveConfig(
+        inputs[0] if inputs else STDIN_NAME, formats, decode, layout, raw, partials, live_settings(decode), output_dir, overwrite
+    )
+    check_live_usage(config, inputs)
+    if output_dir is not None:
+        check_live_outputs(live_output_paths(config.source, output_dir, formats, layout), output_dir, overwrite)
     run_config = RunConfig(inputs=(config.source,), formats=formats, decode=decode, layout=layout, model=model)
     return run_live(config, lambda: _load_model(run_config, reporter, None), reporter)
