@@ -22,11 +22,12 @@ class LazyModel:
     def get(self):
         if self._whisper is None:
             with self._view.paused():  # a download's progress bar must not fight ours
-                self._whisper = _load_model(self._config, self._reporter, self._load_model)
+                self._whisper = load_whisper(self._config, self._reporter, self._load_model)
         return self._whisper
 
 
-def _load_model(config: "RunConfig", reporter: Reporter, load_model: Optional[Callable]):
+def load_whisper(config: "RunConfig", reporter: Reporter, load_model: Optional[Callable] = None):
+    """The run's model (wrapped with the diarizer for --diarize), with its device notes on stderr; batch and live mode."""
     if load_model is None:
         from .engine import get_whisper as load_model
     whisper = load_model(

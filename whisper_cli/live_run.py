@@ -211,7 +211,7 @@ def live_command(
 ) -> ExitCode:
     """The --live branch of the transcribe command: check, load the model once, run."""
     from .batch import RunConfig
-    from .lazy_model import _load_model
+    from .lazy_model import load_whisper
 
     config = LiveConfig(
         inputs[0] if inputs else STDIN_NAME, formats, decode, layout, raw, partials, live_settings(decode), output_dir, overwrite
@@ -220,4 +220,4 @@ def live_command(
     if output_dir is not None:
         check_live_outputs(live_output_paths(config.source, output_dir, formats, layout), output_dir, overwrite)
     run_config = RunConfig(inputs=(config.source,), formats=formats, decode=decode, layout=layout, model=model)
-    return run_live(config, lambda: _load_model(run_config, reporter, None), reporter)
+    return run_live(config, lambda: load_whisper(run_config, reporter), reporter)
