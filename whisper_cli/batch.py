@@ -65,4 +65,9 @@ def run(config: RunConfig, reporter: Reporter, load_model: Optional[Callable] = 
 
 
 def make_executor(config: RunConfig, reporter: Reporter, load_model: Optional[Callable], view) -> Executor:
+    """This process's model, unless a batch of files asks for workers (--workers, --device-index)."""
+    if (config.workers > 1 or config.device_index) and config.is_batch and not config.to_stdout:
+        from .workers import WorkerPool
+
+        return WorkerPool(config, reporter, view)
     return LocalExecutor(config, LazyModel(config, reporter, load_model, view), reporter)

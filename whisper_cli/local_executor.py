@@ -96,8 +96,12 @@ def packing(config: RunConfig, todo: int) -> bool:
 
 
 def fits_a_window(loaded: Loaded) -> bool:
-    audio = loaded.audio
-    return loaded.error is None and isinstance(audio, np.ndarray) and audio.ndim == 1 and len(audio) <= MAX_PACKED_CLIP_S * SAMPLE_RATE
+    return loaded.error is None and fits_audio(loaded.audio)
+
+
+def fits_audio(audio) -> bool:
+    """Decoded audio short enough to share a window (one channel: not --split-stereo's pair)."""
+    return isinstance(audio, np.ndarray) and audio.ndim == 1 and len(audio) <= MAX_PACKED_CLIP_S * SAMPLE_RATE
 
 
 class _PackGroup:

@@ -43,6 +43,8 @@ class RunConfig:
     overwrite: bool = False  # transcribe again even what a record says is done
     log_format: LogFormat = LogFormat.text
     prefetch: int = DEFAULT_PREFETCH  # 0 decodes each file only when its turn comes
+    workers: int = 1  # model replicas, each in a process of its own (workers.py); 1: this process
+    device_index: tuple[int, ...] = ()  # the GPUs of the workers, in turn (--device cuda)
     pack: bool = True  # short clips of a batch share 30 s windows (packing.py)
     pack_batch: Optional[int] = None  # packed windows decoded at once; None: packing.WINDOW_BATCH for the device
     raw: Optional[RawFormat] = None  # headerless PCM input (--input-format); None: containers say what they hold
@@ -68,3 +70,17 @@ def validate(config: RunConfig) -> None:
         raise UsageError("-", "stdin can only be transcribed on its own")
     if config.prefetch < 0:
         raise UsageError("--prefetch", "must be 0 or more")
+    if config.workers < 1:
+        raise UsageError("--workers", "must be 1 or more")
+    if config.device_index and config.model.device != "cuda":
+        raise UsageError("--device-index", "needs --device cuda")
+
+
+def gpu_indices(text: Optional[str]) -> tuple[int, ...]:
+    """--device-index 0,1: the GPU numbers, each 0 or more."""
+    if text is None:
+        return ()
+    parts = [part.strip() for part in text.split(",")]
+    if not all(part.isdigit() for part in parts):
+        raise UsageError("--device-index", f"expected GPU numbers separated by commas (0,1), got {text!r}")
+    return tuple(int(part) for part in parts)
