@@ -41,7 +41,7 @@ def run(config: RunConfig, reporter: Reporter, load_model: Optional[Callable] = 
         began = True
         executor.transcribe(jobs, driver, waiting=False)
         # Wait until the other run is done with each input it held, then skip it, or do it if that run failed or died.
-        executor.transcribe(driver.deferred, driver, waiting=True)
+        executor.transcribe(list(driver.deferred), driver, waiting=True)
     except KeyboardInterrupt:
         result.interrupted = True
         for folder in output_folders(jobs):
