@@ -159,13 +159,17 @@ class WorkerPool:
 
     def _prepare_model(self) -> None:
         """Fetch the model once, here, with its progress shown, instead of in every worker at once."""
+        from .errors import ModelError
         from .models import resolve_model
 
         model = self._config.model
         show = not self._reporter.quiet and self._config.log_format == LogFormat.text
-        with self._view.paused():
-            resolve_model(model.name, offline=model.offline, show_progress=show)
         self._model_ready = True
+        try:
+            with self._view.paused():
+                resolve_model(model.name, offline=model.offline, show_progress=show)
+        except ModelError:
+            pass  # a worker meets it again once an input has decoded (none may: then it is not reported, as with one)
 
     # --- what comes back ---
 
