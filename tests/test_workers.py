@@ -305,3 +305,30 @@ def test_one_worker_is_this_process_and_n_workers_share_the_cores_or_take_the_gp
     assert [spec.model.cpu_threads for spec in worker_specs(two)] == [max(1, usable_cpu_cores() // 2)] * 2
     gpus = RunConfig(inputs=(str(tmp_path),), workers=3, device_index=(0, 1), model=ModelSettings(device="cuda", cpu_threads=4))
     assert [(spec.visible_devices, spec.model.cpu_threads) for spec in worker_specs(gpus)] == [("0", 4), ("1", 4), ("0", 4)]
+
+
+def test_workers_end_with_a_driver_killed_by_sigkill_and_a_rerun_finishes(with_long_file, tmp_path):
+    out = tmp_path / "out"
+    command = (with_long_file, "-o", out, "-f", "txt", "--workers", "2", *OPTIONS)
+    process = _start(*command)
+    timer = threading.Timer(600, process.kill)
+    timer.start()
+    try:
+        _read_until(process, "started")
+        workers = _children(process.pid)
+        while not list(out.glob(".long.txt.*")) and process.poll() is None:  # its worker is reading long.wav
+            time.sleep(0.02)
+            workers = _children(process.pid)
+        process.kill()
+        process.wait(timeout=60)
+    finally:
+        timer.cancel()
+    deadline = time.monotonic() + 120
+    while [pid for pid in workers if Path(f"/proc/{pid}").exists()] and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not [pid for pid in workers if Path(f"/proc/{pid}").exists()], "a worker outlived its driver"
+    assert temp_files(out) == []  # each removed its own on the way out
+    assert "long.txt" not in output_files(out), "a worker wrote on after its driver (and the claim) died"
+    again = _transcribe(*command)
+    assert again.returncode == ExitCode.OK, again.stderr
+    assert len(output_files(out)) == 5
