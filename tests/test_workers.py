@@ -183,11 +183,13 @@ def test_a_worker_killed_mid_run_has_its_input_done_by_another_and_each_file_cou
     timer.start()
     try:
         lines = _read_until(process, "started")
-        victims = _children(process.pid)
-        while not victims and process.poll() is None:
-            time.sleep(0.02)
-            victims = _children(process.pid)
-        _kill(victims[0])
+        writing = temp_files(out)
+        while not writing and process.poll() is None:  # a worker is writing an input's outputs
+            time.sleep(0.01)
+            writing = temp_files(out)
+        victim = int(writing[0].name.split(".")[-3])  # .<output>.<pid>.<random>.whisper-cli-partial
+        assert victim in _children(process.pid)
+        _kill(victim)
         lines.append(process.stderr.read())
         code = process.wait(timeout=600)
     finally:
