@@ -334,3 +334,17 @@ def test_workers_end_with_a_driver_killed_by_sigkill_and_a_rerun_finishes(with_l
     again = _transcribe(*command)
     assert again.returncode == ExitCode.OK, again.stderr
     assert len(output_files(out)) == 5
+
+
+def test_a_run_with_workers_and_a_run_without_split_one_folder_each_input_done_once(folder, one_worker, tmp_path):
+    """The driver holds each input's claim while a worker reads it, so the usual claims keep the runs apart."""
+    out = tmp_path / "out"
+    command = (folder / "spoken", "-o", out, "-f", "txt", "--no-pack", *OPTIONS)
+    runs = [_start(*command, "--workers", "2"), _start(*command)]
+    stderrs = [run.communicate(timeout=600)[1] for run in runs]
+    assert [run.returncode for run in runs] == [ExitCode.OK, ExitCode.OK], stderrs
+    done = [source for stderr in stderrs for source in sources(stderr, "done")]
+    assert sorted(done) == sorted(str(path) for path in (folder / "spoken").iterdir())
+    assert sum(len(sources(stderr, "skipped")) for stderr in stderrs) == 5
+    for name in output_files(out):
+        assert (out / name).read_bytes() == (one_worker / "spoken" / name).read_bytes(), name
