@@ -26,7 +26,7 @@ from .inputs import is_single_file
 from .lazy_model import LazyModel
 from .options import DecodeOptions
 from .output import remove_own_temp_files
-from .packing import MAX_PACKED_CLIP_S, packable, transcribe_packed
+from .engine.packed import MAX_PACKED_CLIP_S, packable, transcribe_packed
 from .plan import Job, Outcome, Status, check_folders_inside, fail, output_folders, plan, settings_key
 from .prefetch import Loaded, Prefetcher
 from .progress import LogFormat, make_view
