@@ -9,8 +9,11 @@ from typing import Any, Callable, Iterator, Optional, Union
 
 import numpy as np
 
+# Until engine.py moves into the engine/ package (issue 12, "engine" helper): let engine/*.py import as its submodules.
+__path__ = [os.path.join(os.path.dirname(__file__), "engine")]
+
 from .audio import SAMPLE_RATE, load_audio
-from .device import DeviceChoice, probe, usable_cpu_cores
+from .engine.device import DeviceChoice, probe, usable_cpu_cores
 from .errors import ModelError
 from .languages import language_name
 from .models import ResolvedModel, resolve_model
