@@ -11,7 +11,7 @@ import typer
 
 from . import __version__
 from .console import Reporter, is_terminal
-from .engine.device import COMPUTE_TYPES
+from .device_names import COMPUTE_TYPES
 from .errors import EXIT_CODE_MEANINGS, ExitCode, StdoutClosed, UsageError, WhisperCliError
 from .help_format import GroupedHelpCommand
 from .models import BUNDLED_MODELS, MODEL_REPOS, check_model_name

@@ -13,22 +13,10 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Optional
 
+from ..device_names import COMPUTE_TYPES, DEVICES
 from ..errors import DeviceError
 from .cuda_check import _one_line, _read_verdict, _verdict_path, _write_verdict, run_cuda_smoke_test
 
-DEVICES = ("auto", "cpu", "cuda")
-COMPUTE_TYPES = (
-    "auto",
-    "int8",
-    "int8_float16",
-    "int8_float32",
-    "int8_bfloat16",
-    "int16",
-    "float16",
-    "bfloat16",
-    "float32",
-    "default",
-)
 # CTranslate2 accepts these on every device: "default" keeps the type the model was saved with.
 _ALWAYS_SUPPORTED = ("auto", "default")
 
