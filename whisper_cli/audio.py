@@ -173,7 +173,7 @@ def _decode(file: Union[str, BinaryIO], name: str, split_stereo: bool, warn: War
     except InputError:
         raise
     except av.error.FFmpegError as error:
-        raise InputError(name, _ffmpeg_cause(error)) from None
+        raise InputError(name, ffmpeg_cause(error)) from None
     except MemoryError:
         raise InputError(name, "too large to decode in memory") from None
     except (ValueError, IndexError, OSError) as error:
@@ -314,7 +314,7 @@ def _to_float(chunks: list[np.ndarray], split_stereo: bool):
     return result[0]
 
 
-def _ffmpeg_cause(error) -> str:
+def ffmpeg_cause(error) -> str:
     import av
 
     if isinstance(error, av.error.InvalidDataError):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Optional
 
-from ..device import DeviceChoice, probe, usable_cpu_cores
+from .device import DeviceChoice, probe, usable_cpu_cores
 from ..errors import ModelError
 from ..models import ResolvedModel, resolve_model
 from ..options import DecodeOptions
