@@ -6,13 +6,12 @@ Pure data in and out; the SRT and VTT writers (writers.py) only render and escap
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Iterator, Optional, Sequence
+from typing import Iterator, Optional, Sequence
 
 from .clean import milliseconds, one_line
+from .formats import SubtitleLayout
 from .transcript import Segment
 
-if TYPE_CHECKING:  # a type only; writers.py imports this module
-    from .writers import SubtitleLayout
 
 @dataclass(frozen=True)
 class _Token:
