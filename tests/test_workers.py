@@ -293,7 +293,7 @@ def test_workers_usage_errors_are_one_line_and_exit_2(run_cli, tmp_path):
 def test_one_worker_is_this_process_and_n_workers_share_the_cores_or_take_the_gpus_in_turn(tmp_path):
     from whisper_cli.batch import make_executor
     from whisper_cli.console import Reporter
-    from whisper_cli.device import usable_cpu_cores
+    from whisper_cli.engine.device import usable_cpu_cores
     from whisper_cli.local_executor import LocalExecutor
     from whisper_cli.progress import JsonlView
     from whisper_cli.run_config import ModelSettings, RunConfig

@@ -29,7 +29,7 @@ from .run_config import ModelSettings
 
 @dataclass(frozen=True)
 class WorkerSpec:
-    """Everything a worker process is started with (it pickles)."""
+    """Everything a worker process is started with (plain data that spawn sends to the new process)."""
 
     model: ModelSettings
     visible_devices: Optional[str] = None  # CUDA_VISIBLE_DEVICES for a worker of its own GPU (--device-index)

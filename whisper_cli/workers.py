@@ -256,7 +256,7 @@ class WorkerPool:
 
 def worker_specs(config: RunConfig) -> list[WorkerSpec]:
     """One per worker: its model settings (cores shared out unless --cpu-threads says), and its GPU."""
-    from .device import usable_cpu_cores
+    from .engine.device import usable_cpu_cores
 
     count = config.workers
     threads = config.model.cpu_threads or max(1, usable_cpu_cores() // count)
