@@ -63,8 +63,9 @@ def test_the_undecodable_file_fails_alone_exit_1_and_leaves_nothing(batch):
     errors = [line for line in done.stderr.splitlines() if line.startswith("error: ")]
     assert len(errors) == 1 and errors[0].startswith(f"error: {out.parent / 'in' / 'broken.wav'}: "), done.stderr
     assert "summary: 2 done, 1 failed" in done.stderr
-    written = sorted(path.name for path in out.iterdir() if not path.name.startswith("."))
-    assert written == sorted(f"{stem}.{name}" for stem in ("jfk", "talk") for name in FORMATS)  # no broken.*, no temp
+    written = sorted(str(path.relative_to(out)) for path in out.rglob("*") if path.is_file())
+    outputs = [f"{stem}.{name}" for stem in ("jfk", "talk") for name in FORMATS]
+    assert written == sorted([*outputs, ".whisper-cli/jfk.json", ".whisper-cli/talk.json"])  # no broken.*, no temp file
 
 
 def test_the_good_files_of_the_batch_are_labelled_two_voices_and_one(batch):
