@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-TOOLS = ("espeak-ng", "sox", "soxi")
+TOOLS = ("espeak-ng", "sox", "soxi", "ffmpeg")
 MALE, FEMALE = "en-us+m3", "en-us+f3"
 PAUSE_S = 0.8  # silence after each turn
 
@@ -47,3 +47,21 @@ def build(turns: Sequence[tuple[str, str]], path: Path, pause_s: float = PAUSE_S
 
 def _run(*command: str) -> str:
     return subprocess.run(command, check=True, capture_output=True, text=True).stdout.strip()
+
+
+def splice(pieces: Sequence[tuple[str, Path, float, float]], path: Path, pause_s: float = PAUSE_S) -> list[SpokenTurn]:
+    """Cut each (speaker, recording, start s, end s) piece with ffmpeg, join them with `pause_s` of silence after
+    each into a 16 kHz mono WAV; a turn spans its whole piece (a recording's own pauses included)."""
+    work = path.parent / f"{path.stem}-pieces"
+    work.mkdir(parents=True, exist_ok=True)
+    parts, spoken, clock = [], [], 0.0
+    for index, (speaker, source, start, end) in enumerate(pieces):
+        raw, part = work / f"{index:03d}-raw.wav", work / f"{index:03d}.wav"
+        _run("ffmpeg", "-v", "error", "-y", "-ss", str(start), "-to", str(end), "-i", str(source), "-ac", "1", "-ar", "16000", str(raw))
+        _run("sox", str(raw), "-b", "16", str(part), "pad", "0", str(pause_s))
+        length = float(_run("soxi", "-D", str(part)))
+        spoken.append(SpokenTurn(speaker, source.name, clock, clock + length - pause_s))
+        parts.append(str(part))
+        clock += length
+    _run("sox", *parts, str(path))
+    return spoken

@@ -86,7 +86,7 @@ class DiarizingWhisper:
             audio = load_audio(audio)
         turns = self._diarizer.turns(audio, source or "<audio>")
         # The words place the speaker changes, so they are timed even when the output does not show them.
-        timed = dataclasses.replace(options, word_timestamps=True)
+        timed = dataclasses.replace(options, word_timestamps=True, diarize=False)  # diarize: here, not again inside
         stream = self._whisper(audio, timed, source=source)
         labelled = with_speakers(stream.segments, turns, self._encoder())
         if not options.word_timestamps:

