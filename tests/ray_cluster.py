@@ -14,6 +14,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -41,14 +42,15 @@ def cli(*args: str, env: dict | None = None, timeout: float = TIMEOUT_S) -> dict
 
 
 def ray(*args: str) -> None:
-    subprocess.run([str(BIN / "ray"), *args], check=True, capture_output=True, timeout=TIMEOUT_S)
+    done = subprocess.run([str(BIN / "ray"), *args], capture_output=True, text=True, timeout=TIMEOUT_S)
+    if done.returncode != 0:
+        raise RuntimeError(f"ray {' '.join(args)}: {done.stdout[-1500:]}{done.stderr[-1500:]}")
 
 
-def start_cluster(temp: Path) -> str:
+def start_cluster(temp: Path) -> None:
     common = ["--num-cpus", "1", "--node-ip-address", "127.0.0.1", "--object-store-memory", str(80 * 1024 * 1024), "--disable-usage-stats"]
     ray("start", "--head", "--port", str(PORT), "--include-dashboard=false", "--temp-dir", str(temp), *common)
-    ray("start", "--address", f"127.0.0.1:{PORT}", *common)
-    return f"127.0.0.1:{PORT}"
+    ray("start", "--address", f"127.0.0.1:{PORT}", "--temp-dir", str(temp), *common)
 
 
 def kill_an_actor_mid_file(folder: Path, out: Path, env: dict) -> dict:
@@ -69,6 +71,24 @@ def kill_an_actor_mid_file(folder: Path, out: Path, env: dict) -> dict:
     return {"rc": driver.returncode, "stderr": stderr, "killed": killed}
 
 
+def interrupt_after_first_file(folder: Path, out: Path, env: dict) -> dict:
+    """SIGINT to the driver once one file is done (as Ctrl-C would), then a re-run of the same folder."""
+    driver = subprocess.Popen(
+        [str(BIN / "transcribe"), str(folder), "-o", str(out), "--model", "tiny.en", "--executor", "ray", "--log-format", "jsonl", "--workers", "1"],
+        stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env,
+    )
+    lines = []
+    for line in driver.stderr:
+        lines.append(line)
+        if '"event": "done"' in line:
+            driver.send_signal(2)
+            break
+    rest = driver.communicate(timeout=TIMEOUT_S)[1]
+    temps = sorted(p.name for p in out.rglob("*") if "whisper-cli-partial" in p.name)
+    rerun = cli(str(folder), "-o", str(out), "--model", "tiny.en", "--executor", "ray", "--log-format", "jsonl", env=env)
+    return {"rc": driver.returncode, "stderr": "".join(lines) + (rest or ""), "temps_after": temps, "rerun": rerun}
+
+
 def main(work: Path) -> dict:
     folder, kill_folder = work / "in", work / "kill"
     folder.mkdir()
@@ -82,18 +102,23 @@ def main(work: Path) -> dict:
     seen: dict = {}
     seen["local"] = cli(str(folder), "-o", str(work / "local"), "--model", "tiny.en", "--no-pack")
     seen["local_tree"] = tree(work / "local")
-    address = start_cluster(work / "ray-temp")
+    # Short: Ray's unix sockets live under it, and a socket path has at most 107 characters.
+    ray_temp = Path(tempfile.mkdtemp(prefix="wcr", dir="/tmp"))
+    address = f"127.0.0.1:{PORT}"
     try:
+        start_cluster(ray_temp)
         env = {**os.environ, "RAY_ADDRESS": address}
         seen["ray"] = cli(str(folder), "-o", str(work / "ray"), "--model", "tiny.en", "--executor", "ray", env=env)
         seen["ray_tree"] = tree(work / "ray")
         seen["rerun"] = cli(str(folder), "-o", str(work / "ray"), "--model", "tiny.en", "--executor", "ray", "--log-format", "jsonl", env=env)
         seen["kill"] = kill_an_actor_mid_file(kill_folder, work / "killed", env)
         seen["kill_tree"] = tree(work / "killed")
+        seen["interrupt"] = interrupt_after_first_file(kill_folder, work / "interrupted", env)
         seen["gpu"] = cli(str(folder), "-o", str(work / "gpu"), "--model", "tiny.en", "--executor", "ray", "--device", "cuda", env=env)
         seen["gpu_written"] = (work / "gpu").exists() and any((work / "gpu").iterdir())
     finally:
         subprocess.run([str(BIN / "ray"), "stop", "--force"], capture_output=True, timeout=TIMEOUT_S)
+        shutil.rmtree(ray_temp, ignore_errors=True)
     # Nothing answers here now: the cluster is stopped.
     seen["unreachable"] = cli(str(folder), "-o", str(work / "none"), "--model", "tiny.en", "--executor", "ray", "--ray-address", address, timeout=180)
     seen["unreachable_written"] = (work / "none").exists()

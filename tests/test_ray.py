@@ -91,3 +91,13 @@ def test_an_address_that_does_not_answer_is_one_line_and_exit_5(cluster_run):
     lines = gone["stderr"].strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: 127.0.0.1:6390: the Ray cluster does not answer"), lines
     assert not seen["unreachable_written"]  # bounded by the script's timeout: ray.init alone retries for minutes
+
+
+def test_ctrl_c_on_the_driver_exits_130_and_a_rerun_completes_the_rest(cluster_run):
+    seen, work = cluster_run
+    stopped = seen["interrupt"]
+    assert stopped["rc"] == 130, stopped["stderr"][-2000:]
+    assert stopped["temps_after"] == [] and temp_files(work / "interrupted") == []
+    summary = events(stopped["rerun"]["stderr"])[-1]
+    assert stopped["rerun"]["rc"] == 0 and summary["failed"] == 0 and summary["skipped"] >= 1
+    assert summary["done"] + summary["skipped"] == 3
