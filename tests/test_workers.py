@@ -183,11 +183,13 @@ def test_a_worker_killed_mid_run_has_its_input_done_by_another_and_each_file_cou
     timer.start()
     try:
         lines = _read_until(process, "started")
-        victims = _children(process.pid)
-        while not victims and process.poll() is None:
-            time.sleep(0.02)
-            victims = _children(process.pid)
-        _kill(victims[0])
+        writing = temp_files(out)
+        while not writing and process.poll() is None:  # a worker is writing an input's outputs
+            time.sleep(0.01)
+            writing = temp_files(out)
+        victim = int(writing[0].name.split(".")[-3])  # .<output>.<pid>.<random>.whisper-cli-partial
+        assert victim in _children(process.pid)
+        _kill(victim)
         lines.append(process.stderr.read())
         code = process.wait(timeout=600)
     finally:
@@ -291,7 +293,7 @@ def test_workers_usage_errors_are_one_line_and_exit_2(run_cli, tmp_path):
 def test_one_worker_is_this_process_and_n_workers_share_the_cores_or_take_the_gpus_in_turn(tmp_path):
     from whisper_cli.batch import make_executor
     from whisper_cli.console import Reporter
-    from whisper_cli.device import usable_cpu_cores
+    from whisper_cli.engine.device import usable_cpu_cores
     from whisper_cli.local_executor import LocalExecutor
     from whisper_cli.progress import JsonlView
     from whisper_cli.run_config import ModelSettings, RunConfig
@@ -305,3 +307,44 @@ def test_one_worker_is_this_process_and_n_workers_share_the_cores_or_take_the_gp
     assert [spec.model.cpu_threads for spec in worker_specs(two)] == [max(1, usable_cpu_cores() // 2)] * 2
     gpus = RunConfig(inputs=(str(tmp_path),), workers=3, device_index=(0, 1), model=ModelSettings(device="cuda", cpu_threads=4))
     assert [(spec.visible_devices, spec.model.cpu_threads) for spec in worker_specs(gpus)] == [("0", 4), ("1", 4), ("0", 4)]
+
+
+def test_workers_end_with_a_driver_killed_by_sigkill_and_a_rerun_finishes(with_long_file, tmp_path):
+    out = tmp_path / "out"
+    command = (with_long_file, "-o", out, "-f", "txt", "--workers", "2", *OPTIONS)
+    process = _start(*command)
+    timer = threading.Timer(600, process.kill)
+    timer.start()
+    try:
+        _read_until(process, "started")
+        workers = _children(process.pid)
+        while not list(out.glob(".long.txt.*")) and process.poll() is None:  # its worker is reading long.wav
+            time.sleep(0.02)
+            workers = _children(process.pid)
+        process.kill()
+        process.wait(timeout=60)
+    finally:
+        timer.cancel()
+    deadline = time.monotonic() + 120
+    while [pid for pid in workers if Path(f"/proc/{pid}").exists()] and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not [pid for pid in workers if Path(f"/proc/{pid}").exists()], "a worker outlived its driver"
+    assert temp_files(out) == []  # each removed its own on the way out
+    assert "long.txt" not in output_files(out), "a worker wrote on after its driver (and the claim) died"
+    again = _transcribe(*command)
+    assert again.returncode == ExitCode.OK, again.stderr
+    assert len(output_files(out)) == 5
+
+
+def test_a_run_with_workers_and_a_run_without_split_one_folder_each_input_done_once(folder, one_worker, tmp_path):
+    """The driver holds each input's claim while a worker reads it, so the usual claims keep the runs apart."""
+    out = tmp_path / "out"
+    command = (folder / "spoken", "-o", out, "-f", "txt", "--no-pack", *OPTIONS)
+    runs = [_start(*command, "--workers", "2"), _start(*command)]
+    stderrs = [run.communicate(timeout=600)[1] for run in runs]
+    assert [run.returncode for run in runs] == [ExitCode.OK, ExitCode.OK], stderrs
+    done = [source for stderr in stderrs for source in sources(stderr, "done")]
+    assert sorted(done) == sorted(str(path) for path in (folder / "spoken").iterdir())
+    assert sum(len(sources(stderr, "skipped")) for stderr in stderrs) == 5
+    for name in output_files(out):
+        assert (out / name).read_bytes() == (one_worker / "spoken" / name).read_bytes(), name

@@ -11,7 +11,7 @@ import typer
 
 from . import __version__
 from .console import Reporter, is_terminal
-from .device import COMPUTE_TYPES
+from .device_names import COMPUTE_TYPES
 from .errors import EXIT_CODE_MEANINGS, ExitCode, StdoutClosed, UsageError, WhisperCliError
 from .help_format import GroupedHelpCommand
 from .models import BUNDLED_MODELS, MODEL_REPOS, check_model_name
@@ -500,7 +500,7 @@ def probe_command(
     """Show the devices, compute types and libraries found, and what --device auto would pick."""
     import json
 
-    from .device import describe
+    from .engine.device import describe
 
     typer.echo(json.dumps(describe(device.value, compute_type.value, include_torch=True), indent=2))
 

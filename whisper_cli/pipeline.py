@@ -119,7 +119,7 @@ def transcribe_group(whisper, clips: Sequence[Clip], decode: DecodeOptions, *, b
 
     Yields each clip's result, in order, once its outputs are in place. If the group cannot be read at all,
     every clip fails with that cause, and its transcribe_s is 0."""
-    from .packing import transcribe_packed
+    from .engine.packed import transcribe_packed
 
     working = time.monotonic()
     try:
@@ -147,7 +147,7 @@ def run_task(whisper, task: FileTask, events: FileEvents = NO_EVENTS) -> FileRes
 
 
 def transcribe_in_new_process(settings: ModelSettings, task: FileTask) -> FileResult:
-    """Load the model named by `settings`, then run_task: every argument pickles, so multiprocessing's spawn
+    """Load the model named by `settings`, then run_task: every argument is plain data, so multiprocessing's spawn
     (or a cluster worker) can call it with nothing of the run that made the task."""
     from .lazy_model import open_model
 

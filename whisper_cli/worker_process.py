@@ -29,18 +29,21 @@ from .run_config import ModelSettings
 
 @dataclass(frozen=True)
 class WorkerSpec:
-    """Everything a worker process is started with (it pickles)."""
+    """Everything a worker process is started with (plain data that spawn sends to the new process)."""
 
     model: ModelSettings
     visible_devices: Optional[str] = None  # CUDA_VISIBLE_DEVICES for a worker of its own GPU (--device-index)
     pack_batch: Optional[int] = None  # packed windows decoded at once
     diarize: bool = False  # the model wrapped with the diarizer (--diarize)
+    driver_pid: int = 0  # the run's process, whose death ends this one
 
 
 def serve(spec: WorkerSpec, connection) -> None:
     """The worker process's main: serve the driver until it says stop, or goes away."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, _stop)
+    if not _ends_with(spec.driver_pid):
+        return
     if spec.visible_devices is not None:
         os.environ["CUDA_VISIBLE_DEVICES"] = spec.visible_devices  # before CTranslate2 is imported
     try:
@@ -156,3 +159,15 @@ def _send(connection, message) -> None:
 
 def _stop(signum, frame) -> None:
     raise KeyboardInterrupt
+
+
+def _ends_with(driver_pid: int) -> bool:
+    """Have the kernel send SIGTERM here when the driver dies (even by kill -9): its claims die with it, so a
+    worker left running would write without one. False if the driver is already gone."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG (Linux)
+    except (OSError, AttributeError):
+        pass  # elsewhere: a worker notices at its next input that the driver's pipe is closed
+    return not driver_pid or os.getppid() == driver_pid

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import itertools
 import multiprocessing
+import os
 import signal
 import threading
 from collections import deque
@@ -255,16 +256,14 @@ class WorkerPool:
 
 def worker_specs(config: RunConfig) -> list[WorkerSpec]:
     """One per worker: its model settings (cores shared out unless --cpu-threads says), and its GPU."""
-    from .device import usable_cpu_cores
+    from .engine.device import usable_cpu_cores
 
     count = config.workers
     threads = config.model.cpu_threads or max(1, usable_cpu_cores() // count)
     model = replace(config.model, cpu_threads=threads)
-    gpus = config.device_index or (None,)
-    return [
-        WorkerSpec(model, None if gpus[i % len(gpus)] is None else str(gpus[i % len(gpus)]), config.pack_batch, config.decode.diarize)
-        for i in range(count)
-    ]
+    gpus = [None] if not config.device_index else [str(index) for index in config.device_index]
+    diarize, driver = config.decode.diarize, os.getpid()
+    return [WorkerSpec(model, gpus[i % len(gpus)], config.pack_batch, diarize, driver) for i in range(count)]
 
 
 def _death(exitcode: Optional[int]) -> str:
