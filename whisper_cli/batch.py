@@ -65,7 +65,11 @@ def run(config: RunConfig, reporter: Reporter, load_model: Optional[Callable] = 
 
 
 def make_executor(config: RunConfig, reporter: Reporter, load_model: Optional[Callable], view) -> Executor:
-    """This process's model, unless a batch of files asks for workers (--workers, --device-index)."""
+    """This process's model, unless a batch of files asks for workers (--workers, --device-index) or Ray."""
+    if config.executor == "ray" and config.is_batch and not config.to_stdout:
+        from .ray_executor import RayExecutor
+
+        return RayExecutor(config, reporter, view)
     if (config.workers > 1 or config.device_index) and config.is_batch and not config.to_stdout:
         from .workers import WorkerPool
 

@@ -50,6 +50,11 @@ class Device(str, Enum):
 ComputeType = Enum("ComputeType", {name: name for name in COMPUTE_TYPES}, type=str)
 
 
+class ExecutorKind(str, Enum):
+    local = "local"
+    ray = "ray"
+
+
 class Task(str, Enum):
     transcribe = "transcribe"
     translate = "translate"
@@ -167,6 +172,14 @@ def transcribe(
     device_index: Annotated[
         Optional[str],
         typer.Option(metavar="0,1,...", show_default=False, rich_help_panel=BATCH_PANEL, help="With --device cuda: the GPUs the workers run on, in turn."),
+    ] = None,
+    executor: Annotated[
+        ExecutorKind,
+        typer.Option(rich_help_panel=BATCH_PANEL, help="Where a batch runs: local (this machine), or ray (actors on a Ray cluster; pip install 'whisper-cli[ray]')."),
+    ] = ExecutorKind.local,
+    ray_address: Annotated[
+        Optional[str],
+        typer.Option(metavar="ADDRESS", envvar="RAY_ADDRESS", show_default=False, rich_help_panel=BATCH_PANEL, help="With --executor ray: the cluster to join (default: a local Ray, started and stopped)."),
     ] = None,
     prefetch: Annotated[
         int,
@@ -463,6 +476,8 @@ def transcribe(
         prefetch=prefetch,
         workers=workers or len(gpu_indices(device_index)) or 1,
         device_index=gpu_indices(device_index),
+        executor=executor.value,
+        ray_address=ray_address,
         pack=pack,
         pack_batch=pack_batch,
         raw=raw,

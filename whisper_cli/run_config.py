@@ -45,6 +45,8 @@ class RunConfig:
     prefetch: int = DEFAULT_PREFETCH  # 0 decodes each file only when its turn comes
     workers: int = 1  # model replicas, each in a process of its own (workers.py); 1: this process
     device_index: tuple[int, ...] = ()  # the GPUs of the workers, in turn (--device cuda)
+    executor: str = "local"  # "ray": actors on a Ray cluster (ray_executor.py)
+    ray_address: Optional[str] = None  # the cluster to join; None: RAY_ADDRESS, else a local Ray for the run
     pack: bool = True  # short clips of a batch share 30 s windows (packing.py)
     pack_batch: Optional[int] = None  # packed windows decoded at once; None: packing.WINDOW_BATCH for the device
     raw: Optional[RawFormat] = None  # headerless PCM input (--input-format); None: containers say what they hold
