@@ -34,19 +34,19 @@ from normalize import normalize  # noqa: E402
 
 RESULTS = HERE / "results" / "scratch"
 RUNS = HERE / "work" / "runs"
-SPEECH_FIRST_FLAG = "--vad-batch"  # whisper-cli's speech-first batched mode, spelled out
 
 CONTENDERS: tuple[Contender, ...] = (
-    Contender("wcli", WHISPER_CLI, (), role="default"),  # whatever the default is at this commit
+    # The default: from issue 13 on, speech first (VAD, then windows decoded in batches with fallback) for
+    # an input longer than one window; before it, sequential. Each whisper-cli row records its commit.
+    Contender("wcli", WHISPER_CLI, (), role="default"),
     Contender("wcli-novad", WHISPER_CLI, ("--no-vad",)),  # sequential: the default before issue 13
-    Contender("wcli-speech", WHISPER_CLI, (SPEECH_FIRST_FLAG,)),  # VAD first, windows decoded in batches with fallback
     Contender("wcli-bs8", WHISPER_CLI, ("--batch-size", "8")),  # faster-whisper's batched pipeline over VAD regions
     Contender("plain", PLAIN, ()),
     Contender("plain-bs8-vad", PLAIN, ("--batch-size", "8", "--vad")),
     Contender("wct2", WCT2, (), role="default"),
     Contender("wct2-batched", WCT2, ("--batched", "True")),  # batch 8, VAD forced on
 )
-DEFAULT_SELECTION = "wcli,wcli-novad,wcli-speech,wcli-bs8,wct2,wct2-batched"
+DEFAULT_SELECTION = "wcli,wcli-novad,wcli-bs8,wct2,wct2-batched"
 
 
 def main() -> None:
@@ -135,6 +135,8 @@ def _run_one(setup, contender: Contender, name: str, clip, args, folder: Path, m
     (folder / "out").mkdir(parents=True, exist_ok=True)
     argv, on_stdout = _argv(setup, contender, clip.path, folder / "out", args.model)
     got = measure(argv, folder / "stdout.txt", folder / "stderr.txt", method)
+    if contender.family == WHISPER_CLI:
+        row["commit"] = suite._git()["commit"][:10]
     row.update(argv=argv, wall_s=got.wall_s, rss_mb=got.rss_mb, load_before=got.load_before,
                returncode=got.returncode, speed_x=clip.duration_s / got.wall_s)
     if got.returncode != 0:
@@ -223,7 +225,7 @@ def markdown(result: dict) -> str:
     for name, info in result["recordings"].items():
         parts += [f"### {name}: {info['duration_s'] / 60:.1f} min, {100 * info.get('non_speech_share', 1):.0f}% non-speech", ""]
         parts += table([r for r in result["rows"] if r["recording"] == name]) + [""]
-    parts += ["### Speech-first against sequential (`--no-vad`)", ""] + verdict(result["rows"]) + [""]
+    parts += ["### whisper-cli's default against sequential (`--no-vad`)", ""] + verdict(result["rows"]) + [""]
     return "\n".join(parts)
 
 
@@ -244,11 +246,11 @@ def table(rows: list[dict]) -> list[str]:
 
 
 def verdict(rows: list[dict]) -> list[str]:
-    """For each recording with a reference: is speech-first at least as accurate as sequential, with no more deletions?"""
-    lines = ["| recording | WER speech-first | WER --no-vad | deleted (speech-first / --no-vad) | at least as accurate |",
+    """For each recording with a reference: is the default at least as accurate as sequential, with no more deletions?"""
+    lines = ["| recording | WER default | WER --no-vad | deleted (default / --no-vad) | at least as accurate |",
              "|---|---|---|---|---|"]
     for name in dict.fromkeys(r["recording"] for r in rows):
-        new = _ok_row(rows, name, "wcli-speech")
+        new = _ok_row(rows, name, "wcli")
         old = _ok_row(rows, name, "wcli-novad")
         if not (new and old and "wer" in new and "wer" in old):
             continue
