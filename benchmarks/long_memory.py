@@ -60,7 +60,7 @@ print(len(load_audio(sys.argv[1])))
 # ru_maxrss, which exec inflates with the parent's) before and after the features, and the seconds they took.
 _FEATURES = """
 import sys, time
-from whisper_cli.features import WindowedFeatureExtractor
+from whisper_cli.engine.features import WindowedFeatureExtractor
 from faster_whisper.feature_extractor import FeatureExtractor
 from whisper_cli.audio import load_audio
 def hwm():

@@ -11,8 +11,9 @@ from pathlib import Path
 import ctranslate2
 import pytest
 
-from whisper_cli import device
-from whisper_cli.device import CudaCheck, DeviceChoice, describe, probe, run_cuda_smoke_test, usable_cpu_cores
+from whisper_cli.engine import cuda_check, device
+from whisper_cli.engine.cuda_check import CudaCheck, run_cuda_smoke_test
+from whisper_cli.engine.device import DeviceChoice, describe, probe, usable_cpu_cores
 from whisper_cli.errors import DeviceError, ExitCode
 
 CUDA_TYPES = {"float16", "int8_float16", "int8_bfloat16", "bfloat16", "int8", "int8_float32", "float32"}
@@ -78,7 +79,7 @@ def test_auto_on_this_cpu_only_machine_picks_cpu_int8():
 def test_probe_and_describe_on_a_cpu_only_machine_never_import_torch(cache_dir):
     out = run_python(
         "import json, sys\n"
-        "import whisper_cli.device as d\n"
+        "import whisper_cli.engine.device as d\n"
         "lazy = 'ctranslate2' not in sys.modules\n"
         f"choice = d.probe(cache_dir={str(cache_dir)!r})\n"
         "info = d.describe()\n"
@@ -301,7 +302,7 @@ def test_real_smoke_test_encodes_a_real_model_on_cpu():
 def test_child_aborting_without_cudnn_gives_the_missing_library(monkeypatch):
     """A real child process that dies like CTranslate2 does when cuDNN is missing (SIGABRT)."""
     monkeypatch.setattr(
-        device,
+        cuda_check,
         "_CHILD_SCRIPT",
         "import os, sys; sys.stderr.write('Could not load library libcudnn_ops.so.9. Error: "
         "libcudnn_ops.so.9: cannot open shared object file: No such file or directory\\n'); "
@@ -312,13 +313,13 @@ def test_child_aborting_without_cudnn_gives_the_missing_library(monkeypatch):
 
 
 def test_child_killed_without_a_message_says_which_signal(monkeypatch):
-    monkeypatch.setattr(device, "_CHILD_SCRIPT", "import os; os.abort()")
+    monkeypatch.setattr(cuda_check, "_CHILD_SCRIPT", "import os; os.abort()")
     check = run_cuda_smoke_test("float16")
     assert check.ok is False and check.reason == "the CUDA check was killed by SIGABRT"
 
 
 def test_child_that_hangs_is_stopped_at_the_timeout(monkeypatch):
-    monkeypatch.setattr(device, "_CHILD_SCRIPT", "import time; time.sleep(60)")
+    monkeypatch.setattr(cuda_check, "_CHILD_SCRIPT", "import time; time.sleep(60)")
     check = run_cuda_smoke_test("float16", timeout_s=0.5)
     assert check.ok is False and "did not finish within 0.5 s" in check.reason
 
@@ -339,12 +340,12 @@ def test_verdict_round_trips_through_the_cache(tmp_path):
 
 
 def test_model_n_mels_fallback_reads_preprocessor_config(tmp_path):
-    assert device._config_n_mels(tmp_path) == 80
+    assert cuda_check._config_n_mels(tmp_path) == 80
     (tmp_path / "preprocessor_config.json").write_text(json.dumps({"feature_size": 128}))
-    assert device._config_n_mels(tmp_path) == 128
+    assert cuda_check._config_n_mels(tmp_path) == 128
 
 
 def test_generated_model_is_a_ctranslate2_model(tmp_path):
-    path = device._write_tiny_whisper(tmp_path / "m")
+    path = cuda_check._write_tiny_whisper(tmp_path / "m")
     assert ctranslate2.contains_model(str(path))
     assert Path(path, "model.bin").stat().st_size < 2_000_000

@@ -4,7 +4,7 @@ import numpy as np
 from faster_whisper.feature_extractor import FeatureExtractor
 
 from whisper_cli.audio import load_audio
-from whisper_cli.features import WindowedFeatureExtractor
+from whisper_cli.engine.features import WindowedFeatureExtractor
 
 from conftest import SAMPLES
 

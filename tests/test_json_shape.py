@@ -13,7 +13,7 @@ from conftest import SAMPLES, TEST_MODEL
 from openai_shape import assert_openai_document, assert_openai_segments
 from whisper_cli.audio import load_audio
 from whisper_cli.options import DecodeOptions
-from whisper_cli.packing import transcribe_packed
+from whisper_cli.engine.packed import transcribe_packed
 from whisper_cli.writers import OutputFormat, make_writer
 
 TIMESTAMP_S = 0.02  # one timestamp token

@@ -8,9 +8,9 @@ import subprocess
 import numpy as np
 import pytest
 
-from whisper_cli import language
+from whisper_cli.engine import language
 from whisper_cli.audio import SAMPLE_RATE, load_audio
-from whisper_cli.language import ENGLISH_ONLY, detect_language, detect_languages
+from whisper_cli.engine.language import ENGLISH_ONLY, detect_language, detect_languages
 from whisper_cli.models import resolve_model
 
 # multilingual.mp3 reads the MIT licence notice in English, then from 29.4 s in German.

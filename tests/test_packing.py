@@ -15,7 +15,7 @@ import pytest
 
 from whisper_cli.audio import SAMPLE_RATE, load_audio
 from whisper_cli.options import DecodeOptions
-from whisper_cli.packing import ClipResult, packable, transcribe_packed
+from whisper_cli.engine.packed import ClipResult, packable, transcribe_packed
 from whisper_cli.transcript import Transcript
 
 from same_words import assert_same_words, word_edits, words
@@ -284,7 +284,7 @@ class WordTokenizer:
 
 
 def _window(*spans: tuple[float, float]):
-    from whisper_cli.packing import _Placement, _Window
+    from whisper_cli.packing import Placement as _Placement, Window as _Window
 
     return _Window(tuple(_Placement(i, round(a * 100), round((b - a) * 100)) for i, (a, b) in enumerate(spans)))
 
@@ -294,7 +294,7 @@ def _word(text: str, start: float, end: float) -> dict:
 
 
 def _assigned(window, pieces):
-    from whisper_cli.packing import _assign, _Reading
+    from whisper_cli.packing import Reading as _Reading, assign as _assign
 
     return _assign(WordTokenizer(), _Reading(window, pieces, -0.2, 0.01, {}), DecodeOptions())
 
@@ -340,7 +340,7 @@ def test_a_segment_within_one_clip_keeps_its_text_and_is_timed_from_the_clip_sta
 
 
 def _settled(window, texts: dict[int, str], speech: set[int]):
-    from whisper_cli.packing import _Outcome, _settle
+    from whisper_cli.packing import Outcome as _Outcome, settle as _settle
     from whisper_cli.transcript import Segment
 
     outcome = _Outcome({clip: [Segment(1, 0.0, 1.0, text)] for clip, text in texts.items()}, {})

@@ -98,5 +98,5 @@ def test_concurrency_fault_and_security_counts_are_what_pytest_collects(collecte
     assert count_cell("faults") == f"{collected['test_faults.py']} fault tests ({skipped} skipped when run as root)"
     scans = collected["test_package_never_runs_a_shell_or_unpickles"]
     assert count_cell("security") == (
-        f"{collected['test_security.py']} tests ({scans} of them the code scan, one per module of `whisper_cli/` and `whisper_cli/serve/`)"
+        f"{collected['test_security.py']} tests ({scans} of them the code scan, one per module of `whisper_cli/`, `whisper_cli/engine/` and `whisper_cli/serve/`)"
     )

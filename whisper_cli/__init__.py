@@ -10,7 +10,7 @@ def __getattr__(name):
 
         return get_whisper
     if name == "probe":
-        from .device import probe
+        from .engine.device import probe
 
         return probe
     raise AttributeError(f"module 'whisper_cli' has no attribute {name!r}")

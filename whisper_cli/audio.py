@@ -16,17 +16,15 @@ from typing import TYPE_CHECKING, BinaryIO, Callable, Optional, Union
 
 import numpy as np
 
+from .audio_format import MAX_SOURCE_RATE_HZ, MIN_SOURCE_RATE_HZ, SAMPLE_RATE, ffmpeg_cause
 from .errors import InputError
 
 if TYPE_CHECKING:
     from .audio_raw import RawFormat
 
-SAMPLE_RATE = 16000  # Hz; what Whisper's feature extractor expects
 STDIN_NAME = "-"
 _DECODE_CHUNK_SAMPLES = 500_000  # resample in chunks this big to bound PyAV's per-call memory
 # A header claiming a lower rate is corrupt, not audio: 1 Hz would blow 100 KB up into a day of samples.
-_MIN_SOURCE_RATE_HZ = 1000
-_MAX_SOURCE_RATE_HZ = 768_000  # the highest PCM rate in real use
 _TRUNCATION_SLACK_S = 1.0  # decoding this much less than the header announces is not worth a warning
 
 AudioSource = Union[str, os.PathLike]
@@ -173,7 +171,7 @@ def _decode(file: Union[str, BinaryIO], name: str, split_stereo: bool, warn: War
     except InputError:
         raise
     except av.error.FFmpegError as error:
-        raise InputError(name, _ffmpeg_cause(error)) from None
+        raise InputError(name, ffmpeg_cause(error)) from None
     except MemoryError:
         raise InputError(name, "too large to decode in memory") from None
     except (ValueError, IndexError, OSError) as error:
@@ -196,7 +194,7 @@ def _check_header(stream, name: str) -> None:
         return
     if getattr(context, "channels", 1) <= 0:
         raise InputError(name, "invalid audio header: 0 channels")
-    if not _MIN_SOURCE_RATE_HZ <= context.sample_rate <= _MAX_SOURCE_RATE_HZ:
+    if not MIN_SOURCE_RATE_HZ <= context.sample_rate <= MAX_SOURCE_RATE_HZ:
         raise InputError(name, f"invalid audio header: sample rate {context.sample_rate} Hz")
 
 
@@ -265,7 +263,7 @@ class _Resampled:
 
         if frame.samples == 0:
             return
-        if not _MIN_SOURCE_RATE_HZ <= frame.sample_rate <= _MAX_SOURCE_RATE_HZ:
+        if not MIN_SOURCE_RATE_HZ <= frame.sample_rate <= MAX_SOURCE_RATE_HZ:
             raise ValueError(f"implausible sample rate {frame.sample_rate} Hz")
         key = (frame.format.name, frame.layout.name, len(frame.layout.channels), frame.sample_rate)
         if key != self._key:
@@ -312,23 +310,6 @@ def _to_float(chunks: list[np.ndarray], split_stereo: bool):
     if split_stereo:
         return np.ascontiguousarray(result[0]), np.ascontiguousarray(result[1])
     return result[0]
-
-
-def _ffmpeg_cause(error) -> str:
-    import av
-
-    if isinstance(error, av.error.InvalidDataError):
-        return "not a recognised audio or video file, or a damaged one (invalid data)"
-    if isinstance(error, av.error.EOFError):
-        return "the file ends before any audio (truncated, or not an audio file)"
-    if isinstance(error, av.error.DecoderNotFoundError):
-        return "no decoder for this audio codec in FFmpeg"
-    message = getattr(error, "strerror", None) or str(error)
-    if isinstance(error, (PermissionError, FileNotFoundError, IsADirectoryError)):
-        return message[:1].lower() + message[1:]  # the file changed since it was checked: say so plainly
-    # The file was readable a moment ago, so FFmpeg's "Input/output error" and the like are its demuxer
-    # giving up on a damaged or cut-off container far more often than a failing disk.
-    return f"cannot decode audio: damaged, truncated or unsupported file (FFmpeg: {message})"
 
 
 def decode_chunks(stream, raw: Optional["RawFormat"] = None, *, name: str = "<stream>", warn: Optional[Warn] = None):

@@ -11,10 +11,9 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Callable, Iterator, Optional
 
+from .audio_format import MAX_SOURCE_RATE_HZ, MIN_SOURCE_RATE_HZ
 from .errors import UsageError
 
-MIN_SAMPLE_RATE_HZ = 1000  # the same bounds audio.py applies to a container's header
-MAX_SAMPLE_RATE_HZ = 768_000
 MAX_CHANNELS = 8  # the most FFmpeg has a standard layout for (7.1), and so can downmix
 _FRAMES_PER_BLOCK = 1 << 16  # source frames handed to PyAV at once: bounds its per-call copy
 
@@ -42,9 +41,9 @@ class RawFormat:
     channels: int = 1  # interleaved
 
     def validate(self) -> None:
-        if not MIN_SAMPLE_RATE_HZ <= self.sample_rate <= MAX_SAMPLE_RATE_HZ:
+        if not MIN_SOURCE_RATE_HZ <= self.sample_rate <= MAX_SOURCE_RATE_HZ:
             raise UsageError(
-                "--sample-rate", f"{self.sample_rate} Hz makes no sense (from {MIN_SAMPLE_RATE_HZ} to {MAX_SAMPLE_RATE_HZ})"
+                "--sample-rate", f"{self.sample_rate} Hz makes no sense (from {MIN_SOURCE_RATE_HZ} to {MAX_SOURCE_RATE_HZ})"
             )
         if not 1 <= self.channels <= MAX_CHANNELS:
             raise UsageError("--channels", f"{self.channels} makes no sense (from 1 to {MAX_CHANNELS})")

@@ -13,7 +13,7 @@ from typing import Callable, Iterator, Optional
 
 import numpy as np
 
-from .audio import SAMPLE_RATE, _ffmpeg_cause
+from .audio_format import SAMPLE_RATE, ffmpeg_cause
 from .audio_raw import RawFormat, pcm_frames
 from .errors import InputError
 
@@ -133,7 +133,7 @@ def _container_blocks(reader: PipeReader, warn) -> Iterator[np.ndarray]:
         if reader.bytes_read == 0:
             raise InputError(reader.name, "no data (0 bytes)") from None
         if decoded_s == 0:
-            raise InputError(reader.name, _ffmpeg_cause(error)) from None
+            raise InputError(reader.name, ffmpeg_cause(error)) from None
         warn(f"damaged stream after {decoded_s:.1f} s ({getattr(error, 'strerror', None) or type(error).__name__}); stopping there")
     except (ValueError, IndexError) as error:
         raise InputError(reader.name, f"cannot decode audio: {error}") from None

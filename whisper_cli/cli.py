@@ -11,7 +11,7 @@ import typer
 
 from . import __version__
 from .console import Reporter, is_terminal
-from .device import COMPUTE_TYPES
+from .device_names import COMPUTE_TYPES
 from .errors import EXIT_CODE_MEANINGS, ExitCode, StdoutClosed, UsageError, WhisperCliError
 from .help_format import GroupedHelpCommand
 from .models import BUNDLED_MODELS, MODEL_REPOS, check_model_name
@@ -157,6 +157,17 @@ def transcribe(
             rich_help_panel=BATCH_PANEL,
         ),
     ] = LogFormat.text,
+    workers: Annotated[
+        Optional[int],
+        typer.Option(
+            metavar="N", min=1, show_default=False, rich_help_panel=BATCH_PANEL,
+            help="Model replicas, each in a process of its own, each with --cpu-threads (default: cores / N) [default: 1, or one per --device-index].",
+        ),
+    ] = None,
+    device_index: Annotated[
+        Optional[str],
+        typer.Option(metavar="0,1,...", show_default=False, rich_help_panel=BATCH_PANEL, help="With --device cuda: the GPUs the workers run on, in turn."),
+    ] = None,
     prefetch: Annotated[
         int,
         typer.Option(
@@ -420,6 +431,7 @@ def transcribe(
     A folder, resumable (a re-run skips finished files): transcribe recordings/ -f srt,json -o transcripts/
     """
     from .batch import ModelSettings, RunConfig, run, validate
+    from .run_config import gpu_indices
 
     reporter = Reporter(quiet=quiet)
     check_model_name(model)
@@ -449,6 +461,8 @@ def transcribe(
         overwrite=overwrite,
         log_format=log_format,
         prefetch=prefetch,
+        workers=workers or len(gpu_indices(device_index)) or 1,
+        device_index=gpu_indices(device_index),
         pack=pack,
         pack_batch=pack_batch,
         raw=raw,
@@ -471,7 +485,7 @@ def probe_command(
     """Show the devices, compute types and libraries found, and what --device auto would pick."""
     import json
 
-    from .device import describe
+    from .engine.device import describe
 
     typer.echo(json.dumps(describe(device.value, compute_type.value, include_torch=True), indent=2))
 

@@ -11,28 +11,59 @@ next run knows whisper-cli wrote (and, their hashes not matching the record, tra
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional
 
 from . import manifest
+from .errors import InputError
 from .output import AtomicFileSink, Sink, StreamSink, commit_all
-from .plan import Job, check_not_foreign, settings_key
 from .transcript import Transcript
-from .writers import Writer, make_writer
+from .writers import OutputFormat, SubtitleLayout, Writer, make_writer
 
-if TYPE_CHECKING:
-    from .batch import RunConfig
+NOT_WRITTEN_BY_US = "exists and was not written by whisper-cli (use --overwrite)"
 
 Outputs = list[tuple[Writer, Sink]]
 
 
-def open_outputs(job: Job, config: "RunConfig") -> Outputs:
-    """A writer and a sink per format: temp files beside the job's outputs, or stdout when it has none."""
-    if not job.outputs:
-        return [(make_writer(config.formats[0], config.layout), StreamSink())]
+class NotWrittenByUs(InputError):
+    """A file whisper-cli did not write is where an output would go: that input fails, the batch goes on."""
+
+    def __init__(self, path: Path):
+        super().__init__(path, NOT_WRITTEN_BY_US)
+
+
+@dataclass(frozen=True)
+class Record:
+    """What an input's resume record says besides its outputs (a batch's inputs only; manifest.py)."""
+
+    key: dict[str, Any]  # plan.settings_key
+    stamp: manifest.SourceStamp
+    source: str  # the input's path
+    overwrite: bool  # --overwrite: a file not ours in the way is replaced
+
+
+@dataclass(frozen=True)
+class Destination:
+    """Where one input's transcript goes: plain data, so that it can be sent to another process."""
+
+    formats: tuple[OutputFormat, ...]
+    layout: SubtitleLayout
+    outputs: dict[str, Path]  # format -> final path; empty: formats[0] to stdout
+    root: Optional[Path] = None  # the -o folder, which no symbolic link may lead out of
+    base: Optional[Path] = None  # outputs' path less the extension; where the record is kept
+    record: Optional[Record] = None  # None: no record (one file, or stdin)
+
+
+def open_outputs(destination: Destination) -> Outputs:
+    """A writer and a sink per format: temp files beside the final outputs, or stdout when there are none."""
+    if not destination.outputs:
+        return [(make_writer(destination.formats[0], destination.layout), StreamSink())]
     outputs: Outputs = []
     try:
-        for fmt, path in job.outputs.items():
-            outputs.append((make_writer(fmt, config.layout), AtomicFileSink(path, config.output_dir)))
+        for fmt, path in destination.outputs.items():
+            outputs.append((make_writer(fmt, destination.layout), AtomicFileSink(path, destination.root)))
     except BaseException:
         abort(outputs)
         raise
@@ -49,32 +80,33 @@ def write_segment(outputs: Outputs, segment) -> None:
         sink.write(writer.segment(segment))
 
 
-def finish(outputs: Outputs, transcript: Transcript, job: Job, config: "RunConfig", whisper) -> None:
+def finish(outputs: Outputs, transcript: Transcript, destination: Destination, whisper) -> None:
     """Each writer's ending, then every output and the record committed together (the caller aborts on failure)."""
     for writer, sink in outputs:
         sink.write(writer.finish(transcript))
     files = [sink for _, sink in outputs if isinstance(sink, AtomicFileSink)]
     for sink in files:
         sink.stage()
-    if not job.resumable:
+    spec, base = destination.record, destination.base
+    if spec is None or base is None:
         commit_all(files)
         return
-    if not config.overwrite:
-        check_not_foreign(job)  # again: a file may have been put there since the plan was made
-    record = AtomicFileSink(manifest.record_path(job.base), config.output_dir)
+    if not spec.overwrite:
+        check_not_foreign(base, destination.outputs)  # again: a file may have been put there since the plan was made
+    record = AtomicFileSink(manifest.record_path(base), destination.root)
     try:
-        written = {fmt: (sink.path.name, sink.size, sink.sha256) for fmt, sink in zip(job.outputs, files)}
+        written = {fmt: (sink.path.name, sink.size, sink.sha256) for fmt, sink in zip(destination.outputs, files)}
         details = record_details(whisper, transcript)
-        record.write(manifest.record_text(job.base, written, settings_key(config), job.stamp, job.input.source, details))
+        record.write(manifest.record_text(base, written, spec.key, spec.stamp, spec.source, details))
         record.stage()
-        manifest.write_pending(job.base, [sink.path.name for sink in files], config.output_dir)
+        manifest.write_pending(base, [sink.path.name for sink in files], destination.root)
     except BaseException:
         record.abort()
         raise
     try:
         commit_all([*files, record])
     finally:
-        manifest.drop_pending(job.base)
+        manifest.drop_pending(base)
 
 
 def abort(outputs: Outputs) -> None:
@@ -92,13 +124,12 @@ def record_details(whisper, transcript: Transcript) -> dict[str, Any]:
     }
 
 
-def write_transcript(transcript: Transcript, outputs: Outputs, job: Job, config: "RunConfig", whisper) -> None:
-    """Write a whole transcript into `outputs` and commit them with the record; on any failure none appears."""
-    try:
-        write_start(outputs, transcript.info)
-        for segment in transcript.segments:
-            write_segment(outputs, segment)
-        finish(outputs, transcript, job, config, whisper)
-    except BaseException:
-        abort(outputs)
-        raise
+def check_not_foreign(base: Path, outputs: dict[str, Path]) -> None:
+    """Raise NotWrittenByUs for the first output whose place holds a file no record says whisper-cli wrote."""
+    # Which outputs exist, before reading who wrote them: a run committing this input meanwhile has then
+    # already named them in its pending list or its record (manifest.written_names reads them in that order).
+    present = [path for path in outputs.values() if os.path.lexists(path)]
+    written = manifest.written_names(base) if present else set()
+    for path in present:
+        if path.name not in written:
+            raise NotWrittenByUs(path)

@@ -33,7 +33,7 @@ class Reporter:
         self._line(f"error: {message}", "red")
 
     def _line(self, message: str, style: str) -> None:
-        message = _printable(message)
+        message = printable(message)
         if self.color:
             self.stream.write(f"{_ANSI[style]}{message}\033[0m\n")
         else:
@@ -41,7 +41,7 @@ class Reporter:
         self.stream.flush()
 
 
-def _printable(message: str) -> str:
+def printable(message: str) -> str:
     """One event, one line, and no terminal escape sequences smuggled in through a file name."""
     message = " ".join(message.splitlines())
     return "".join(ch if ch.isprintable() or ch == " " else ascii(ch)[1:-1] for ch in message)

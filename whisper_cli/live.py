@@ -74,15 +74,15 @@ def silero_speech(threshold: float, pause_s: float, pad_s: float) -> DetectSpeec
     """Speech spans by the Silero model faster-whisper ships."""
 
     def detect(samples: np.ndarray) -> list[tuple[int, int]]:
-        from faster_whisper.vad import VadOptions, get_speech_timestamps
+        from .engine.vad import speech_spans
 
-        options = VadOptions(
+        return speech_spans(
+            samples,
             threshold=threshold,
             min_speech_duration_ms=250,
             min_silence_duration_ms=int(pause_s * 1000),
             speech_pad_ms=int(pad_s * 1000),
         )
-        return [(span["start"], span["end"]) for span in get_speech_timestamps(samples, options)]
 
     return detect
 

@@ -3,7 +3,7 @@
 A streaming format's file is opened once at its final path and each final is appended in one write, at
 once, so `tail -f` sees it and a killed run (even by SIGKILL) leaves whole lines and whole cues: a file
 that parses. `json` cannot be valid before the end, so it is written whole, atomically, when the stream
-ends (EOF, Ctrl-C, SIGTERM), by output.write_file_atomically. Outputs are named after the source as file
+ends (EOF, Ctrl-C, SIGTERM), by output.atomic_write. Outputs are named after the source as file
 mode names them: `stdin.<ext>` for `-`, the FIFO's name less its extension otherwise.
 """
 
@@ -20,7 +20,7 @@ from .console import Reporter
 from .errors import OutputError
 from .inputs import Input, output_bases
 from .live import LiveUpdate
-from .output import Sink, StreamSink, check_inside, write_file_atomically
+from .output import Sink, StreamSink, check_inside, atomic_write
 from .transcript import Segment, Transcript, TranscriptInfo
 from .writers import OutputFormat, SubtitleLayout, Writer, make_writer
 
@@ -175,7 +175,7 @@ class LiveOutput:
         for channel in self._channels:
             text = channel.writer.finish(Transcript(info, tuple(channel.finals)))
             if channel.json_path is not None:
-                write_file_atomically(channel.json_path, text, channel.root)
+                atomic_write(channel.json_path, text, channel.root)
             else:
                 channel.sink.write(text)
                 channel.sink.commit()

@@ -210,7 +210,7 @@ def live_command(
     layout: SubtitleLayout, raw: Optional[RawFormat], partials: bool, model, reporter: Reporter, overwrite: bool = False,
 ) -> ExitCode:
     """The --live branch of the transcribe command: check, load the model once, run."""
-    from .batch import RunConfig
+    from .run_config import RunConfig
     from .lazy_model import load_whisper
 
     config = LiveConfig(

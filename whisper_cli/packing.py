@@ -28,21 +28,20 @@ may invent for it alone.
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Optional, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Optional
 
 import numpy as np
 
-from .audio import SAMPLE_RATE
-from .language import ENGLISH_ONLY, WINDOW_FRAMES, LanguageGuess, clip_features, detect_languages
+from .engine.features import FRAMES_PER_SECOND, WINDOW_FRAMES
 from .options import DecodeOptions
-from .quality import checked
-from .transcript import Segment, Transcript, TranscriptInfo, Word
+from .quality import compression_ratio
+from .transcript import Segment, Word
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .engine import Whisper
+    from .engine.language import LanguageGuess
+    from .engine.windows import WindowResult
 
-FRAMES_PER_SECOND = 100
 MAX_PACKED_CLIP_S = 25.0  # longer clips leave too little room to share a window; they go the normal way
 GAP_S = 1.0  # silence after each clip in a window, so that Whisper closes the segment before the next one
 # More silence after a window's last clip: speech that runs to within about a second of the window's end
@@ -57,20 +56,7 @@ STRADDLE_S = 0.3
 WINDOW_BATCH = {"cpu": 1, "cuda": 4}
 ROUNDS = 2  # clips Whisper skipped in a window are packed once more before they go alone
 UNSURE_LANGUAGE = 0.5  # below this detected probability, a clip is checked for speech before its language counts
-_MAX_INITIAL_TIMESTAMP_S = 1.0  # as faster-whisper's transcribe(max_initial_timestamp=1.0)
 _TIME_PRECISION_S = 0.02  # one timestamp token
-_SKIPPED = "Whisper ended its window before it"
-
-
-@dataclass(frozen=True)
-class ClipResult:
-    """One clip's transcript, and whether it came from a shared window or the normal path (and why)."""
-
-    transcript: Transcript
-    packed: bool
-    reason: Optional[str] = None  # why it was transcribed alone; None when packed
-    notes: tuple[str, ...] = ()  # what the quality checks noticed, as TranscriptStream.notes
-    window: Optional[int] = None  # which shared window of the call it was read in (numbered from 0); None alone
 
 
 def packable(options: DecodeOptions) -> bool:
@@ -92,81 +78,7 @@ def packable(options: DecodeOptions) -> bool:
     )
 
 
-def transcribe_packed(
-    whisper: "Whisper",
-    clips: Sequence[tuple[str, np.ndarray]],
-    options: DecodeOptions = DecodeOptions(),
-    *,
-    batch_size: Optional[int] = None,
-    gap_s: float = GAP_S,
-) -> list[ClipResult]:
-    """Transcripts for (name, 16 kHz samples) clips, in the order given; `batch_size` windows are decoded
-    together (default: WINDOW_BATCH for the model's device).
-
-    Raises UsageError as Whisper.__call__ does for options this model cannot honour.
-    """
-    options.validate()
-    options.check_model(whisper.resolved.name, whisper.is_multilingual)
-    model = _engine_model(whisper)
-    batch_size = batch_size or WINDOW_BATCH.get(whisper.choice.device, 1)
-    results: dict[int, ClipResult] = {}
-    alone: dict[int, str] = {}  # clip index -> why it goes the normal way
-
-    pending: list[int] = []
-    for i, (_, audio) in enumerate(clips):
-        if not packable(options):
-            alone[i] = "options not packable"
-        elif len(audio) > MAX_PACKED_CLIP_S * SAMPLE_RATE:
-            alone[i] = f"longer than {MAX_PACKED_CLIP_S:g} s"
-        elif len(audio) < SAMPLE_RATE // FRAMES_PER_SECOND:
-            alone[i] = "shorter than one frame"
-        else:
-            pending.append(i)
-
-    features = {i: clip_features(model, clips[i][1]) for i in pending}
-    guesses = _languages(whisper, clips, options, pending, features, batch_size)
-    speech = _SpeechCache(clips)
-    window_language = _window_languages(pending, guesses, speech)
-    gap_frames = _even(round(gap_s * FRAMES_PER_SECOND))
-    capacity = WINDOW_FRAMES - round(END_MARGIN_S * FRAMES_PER_SECOND)
-
-    window_numbers = itertools.count()
-    for attempt in range(1, ROUNDS + 1):
-        windows: list[_Window] = []
-        for language in sorted({window_language[i] for i in pending}):
-            members = [i for i in pending if window_language[i] == language]
-            for window in _pack(members, {i: features[i].shape[1] for i in members}, gap_frames, capacity):
-                if len(window.placements) == 1:
-                    clip = window.placements[0].clip
-                    alone[clip] = "alone in its window" if attempt == 1 else _SKIPPED
-                else:
-                    windows.append(replace(window, language=language))
-        retry: list[int] = []
-        for window, outcome in zip(windows, _decode_windows(model, windows, features, options, batch_size)):
-            number = next(window_numbers)
-            failed, skipped = _settle(window, outcome, speech)
-            alone.update((clip, reason) for clip, reason in failed.items() if clip not in alone)
-            if attempt < ROUNDS:
-                retry.extend(skipped)
-            else:
-                alone.update((clip, _SKIPPED) for clip in skipped)
-            for clip in window.clips:
-                if clip in failed or clip in skipped:
-                    continue
-                name, audio = clips[clip]
-                notes: list[str] = []
-                segments = tuple(checked(outcome.segments.get(clip, []), notes.append))
-                info = _info(whisper, name, audio, guesses[clip], options)
-                results[clip] = ClipResult(Transcript(info, segments), packed=True, notes=tuple(notes), window=number)
-        pending = retry
-
-    for clip, reason in alone.items():
-        transcript, notes = _transcribe_alone(whisper, clips[clip], options, guesses.get(clip))
-        results[clip] = ClipResult(transcript, packed=False, reason=reason, notes=tuple(notes))
-    return [results[i] for i in range(len(clips))]
-
-
-def _settle(window: "_Window", outcome: "_Outcome", speech) -> tuple[dict[int, str], list[int]]:
+def settle(window: "Window", outcome: "Outcome", speech) -> tuple[dict[int, str], list[int]]:
     """Which clips of a decoded window must go alone (and why), and which to pack again in a new window.
 
     A clip that got no text but has speech either lost its words to a neighbour, when text follows it in
@@ -189,20 +101,7 @@ def _settle(window: "_Window", outcome: "_Outcome", speech) -> tuple[dict[int, s
     return failed, [clip for clip in skipped if clip not in failed]
 
 
-class _SpeechCache:
-    """Whether the VAD hears speech in a clip, asked at most once per clip and only when needed."""
-
-    def __init__(self, clips: Sequence[tuple[str, np.ndarray]]):
-        self._clips = clips
-        self._known: dict[int, bool] = {}
-
-    def __call__(self, clip: int) -> bool:
-        if clip not in self._known:
-            self._known[clip] = _has_speech(self._clips[clip][1])
-        return self._known[clip]
-
-
-def _window_languages(pending: list[int], guesses: dict[int, LanguageGuess], speech: _SpeechCache) -> dict[int, str]:
+def window_languages(pending: list[int], guesses: dict[int, "LanguageGuess"], speech) -> dict[int, str]:
     """The language of the window each clip is decoded in: its own, except for silence.
 
     The language read from a clip without speech is noise (silence reads as nn or cy), and would leave it
@@ -218,41 +117,11 @@ def _window_languages(pending: list[int], guesses: dict[int, LanguageGuess], spe
     return languages
 
 
-# --- languages ---------------------------------------------------------------------------------------
-
-
-def _languages(
-    whisper: "Whisper",
-    clips: Sequence[tuple[str, np.ndarray]],
-    options: DecodeOptions,
-    indices: list[int],
-    features: dict[int, np.ndarray],
-    batch_size: int,
-) -> dict[int, LanguageGuess]:
-    """Each packable clip's language: the one given, "en" for an English-only model, else detected with
-    up to `batch_size` windows' worth of frames per encoder call."""
-    model = _engine_model(whisper)
-    if not model.model.is_multilingual:
-        return {i: ENGLISH_ONLY for i in indices}
-    if options.language:
-        given = LanguageGuess(options.language, 1.0, ((options.language, 1.0),))
-        return {i: given for i in indices}
-    detected = detect_languages(
-        model,
-        [clips[i][1] for i in indices],
-        threshold=options.language_detection_threshold,
-        segments=options.language_detection_segments,
-        features=[features[i] for i in indices],
-        batch_frames=batch_size * WINDOW_FRAMES,
-    )
-    return dict(zip(indices, detected))
-
-
 # --- packing -----------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
-class _Placement:
+class Placement:
     clip: int
     start_frame: int
     frames: int
@@ -271,8 +140,8 @@ class _Placement:
 
 
 @dataclass(frozen=True)
-class _Window:
-    placements: tuple[_Placement, ...]
+class Window:
+    placements: tuple[Placement, ...]
     language: str = "en"
 
     @property
@@ -290,18 +159,18 @@ class _Window:
         return [order[j] for j in (at - 1, at + 1) if 0 <= j < len(order)]
 
 
-def _even(frames: int) -> int:
+def even(frames: int) -> int:
     # The encoder's first convolution has stride 2: starting every clip on an even frame lets it see the
     # clip's frames in the same phase as when the clip is alone.
     return frames + (frames % 2)
 
 
-def _pack(members: list[int], frames: dict[int, int], gap_frames: int, capacity: int) -> list[_Window]:
+def pack(members: list[int], frames: dict[int, int], gap_frames: int, capacity: int) -> list[Window]:
     """First-fit decreasing: each clip and the gap after it go into the first window with room."""
     bins: list[list[int]] = []
     used: list[int] = []
     for clip in sorted(members, key=lambda i: -frames[i]):
-        need = _even(frames[clip]) + gap_frames
+        need = even(frames[clip]) + gap_frames
         for b, total in enumerate(used):
             if total + need <= capacity:
                 bins[b].append(clip)
@@ -314,25 +183,25 @@ def _pack(members: list[int], frames: dict[int, int], gap_frames: int, capacity:
     for content in bins:
         placements, at = [], 0
         for clip in sorted(content):  # input order inside a window
-            placements.append(_Placement(clip, at, frames[clip]))
-            at += _even(frames[clip]) + gap_frames
-        windows.append(_Window(tuple(placements)))
+            placements.append(Placement(clip, at, frames[clip]))
+            at += even(frames[clip]) + gap_frames
+        windows.append(Window(tuple(placements)))
     return windows
 
 
 # --- decoding ----------------------------------------------------------------------------------------
 
 @dataclass
-class _Outcome:
+class Outcome:
     segments: dict[int, list[Segment]]
     failed: dict[int, str]
 
 
 @dataclass
-class _Reading:
+class Reading:
     """One window's decoded tokens cut into timed pieces (faster-whisper's segment dicts), window time."""
 
-    window: _Window
+    window: Window
     pieces: list[dict]
     avg_logprob: float
     no_speech_prob: float
@@ -344,73 +213,7 @@ class _Reading:
         return any(_owner(self.window, piece["start"], piece["end"]) is None for piece in self.pieces)
 
 
-def _decode_windows(
-    model, windows: list[_Window], features: dict[int, np.ndarray], options: DecodeOptions, batch_size: int
-) -> list[_Outcome]:
-    if not windows:
-        return []
-    from faster_whisper.tokenizer import Tokenizer
-    from faster_whisper.transcribe import get_suppressed_tokens
-
-    tokenizers = {
-        language: Tokenizer(model.hf_tokenizer, model.model.is_multilingual, task=options.task, language=language)
-        for language in {w.language for w in windows}
-    }
-    any_tokenizer = next(iter(tokenizers.values()))
-    # The suppressed set depends on the vocabulary only, not on the language.
-    suppress = []
-    if options.suppress_tokens:
-        suppress = list(get_suppressed_tokens(any_tokenizer, list(options.suppress_tokens)))
-    initial: list[int] = []
-    if options.initial_prompt:
-        initial = any_tokenizer.encode(" " + options.initial_prompt.strip())
-
-    outcomes = []
-    for batch in _batches(windows, batch_size):
-        tokenizer = tokenizers[batch[0].language]
-        encoded = model.encode(np.stack([_window_features(w, features) for w in batch]))
-        # No previous text but the initial prompt: nothing one clip says conditions another.
-        prompt = model.get_prompt(tokenizer, initial, without_timestamps=False, hotwords=options.hotwords)
-        results = model.model.generate(
-            encoded,
-            [prompt] * len(batch),
-            length_penalty=options.length_penalty,
-            repetition_penalty=options.repetition_penalty,
-            no_repeat_ngram_size=options.no_repeat_ngram_size,
-            max_length=model.max_length,
-            return_scores=True,
-            return_no_speech_prob=True,
-            suppress_blank=options.suppress_blank,
-            suppress_tokens=suppress,
-            max_initial_timestamp_index=round(_MAX_INITIAL_TIMESTAMP_S / _TIME_PRECISION_S),
-            **_search_kwargs(options),
-        )
-        readings = [_read(model, tokenizer, w, r, len(prompt), options) for w, r in zip(batch, results)]
-        _add_words(model, tokenizer, encoded, readings, options)
-        outcomes.extend(_assign(tokenizer, reading, options) for reading in readings)
-    return outcomes
-
-
-def _batches(windows: list[_Window], size: int) -> list[list[_Window]]:
-    """Up to `size` windows of one language each: word alignment takes one start-of-transcript sequence."""
-    batches: list[list[_Window]] = []
-    for window in windows:
-        if batches and len(batches[-1]) < size and batches[-1][0].language == window.language:
-            batches[-1].append(window)
-        else:
-            batches.append([window])
-    return batches
-
-
-def _search_kwargs(options: DecodeOptions) -> dict:
-    """Beam search or sampling at the first temperature, as faster-whisper's generate_with_fallback."""
-    temperature = options.temperature[0] if options.temperature else 0.0
-    if temperature > 0:
-        return dict(beam_size=1, num_hypotheses=options.best_of, sampling_topk=0, sampling_temperature=temperature)
-    return dict(beam_size=options.beam_size, patience=options.patience)
-
-
-def _window_features(window: _Window, features: dict[int, np.ndarray]) -> np.ndarray:
+def window_mel(window: Window, features: dict[int, np.ndarray]) -> np.ndarray:
     n_mels = next(iter(features.values())).shape[0]
     # 0.0 between and after clips: what faster-whisper pads a short clip's features with, so each clip
     # is followed by what follows it when alone. (Log-mel silence in the gaps instead made no difference.)
@@ -420,60 +223,23 @@ def _window_features(window: _Window, features: dict[int, np.ndarray]) -> np.nda
     return mel
 
 
-def _read(model, tokenizer, window: _Window, result, prompt_length: int, options: DecodeOptions) -> _Reading:
-    """Cut one window's tokens into timed pieces, and fail the clips it cannot vouch for."""
-    tokens = list(result.sequences_ids[0])
-    length = len(tokens)
-    # As faster-whisper's generate_with_fallback: undo the length penalty, average over tokens + end.
-    avg_logprob = result.scores[0] * (length**options.length_penalty) / (length + 1)
-    reading = _Reading(window, [], avg_logprob, result.no_speech_prob, {})
-    if options.log_prob_threshold is not None and avg_logprob < options.log_prob_threshold:
+def read_window(window: "Window", result: "WindowResult", options: DecodeOptions) -> "Reading":
+    """A decoded window as a Reading, failing the clips it cannot vouch for."""
+    reading = Reading(window, [], result.avg_logprob, result.no_speech_prob, {})
+    if options.log_prob_threshold is not None and result.avg_logprob < options.log_prob_threshold:
         # The normal path would retry at a higher temperature; which clip made the window fail is unknown.
         reading.failed = {clip: "its window failed the log-probability check" for clip in window.clips}
         return reading
-
-    pieces, _, _ = model._split_segments_by_timestamps(
-        tokenizer=tokenizer,
-        tokens=tokens,
-        time_offset=0.0,
-        segment_size=WINDOW_FRAMES,
-        segment_duration=WINDOW_FRAMES / FRAMES_PER_SECOND,
-        seek=0,
-    )
-    consumed = sum(len(piece["tokens"]) for piece in pieces)
-    if prompt_length + length >= model.max_length or any(t < tokenizer.eot for t in tokens[consumed:]):
+    if result.complete_until is not None:
         # Text after the last complete segment was dropped: the clips from there on go alone.
-        last_end = max((piece["end"] for piece in pieces), default=0.0)
         for p in window.placements:
-            if p.end > last_end:
+            if p.end > result.complete_until:
                 reading.failed[p.clip] = "its window's output was cut off"
-    for piece in pieces:
-        if piece["tokens"] and piece["tokens"][0] >= tokenizer.timestamp_begin:
-            # _split_segments_by_timestamps starts a lone segment at the window start, not at its timestamp.
-            piece["start"] = (piece["tokens"][0] - tokenizer.timestamp_begin) * _TIME_PRECISION_S
-        if piece["start"] != piece["end"] and tokenizer.decode(piece["tokens"]).strip():
-            reading.pieces.append(piece)  # faster-whisper drops the others too
+    reading.pieces = result.pieces
     return reading
 
 
-def _add_words(model, tokenizer, encoded, readings: list[_Reading], options: DecodeOptions) -> None:
-    """Word timings for the windows that need them, from one alignment pass over the batch."""
-    wanted = [options.word_timestamps or reading.needs_words for reading in readings]
-    if not any(wanted):
-        return
-    # A window that needs no words gets an empty stand-in, which costs the alignment nothing.
-    segments = [
-        reading.pieces if want and reading.pieces else [dict(tokens=[], start=0.0, end=0.0, seek=0)]
-        for reading, want in zip(readings, wanted)
-    ]
-    num_frames = [reading.window.content_frames for reading in readings]
-    model.add_word_timestamps(
-        segments, tokenizer, encoded, num_frames, options.prepend_punctuations, options.append_punctuations,
-        last_speech_timestamp=0.0,
-    )
-
-
-def _owner(window: _Window, start: float, end: float) -> Optional[int]:
+def _owner(window: Window, start: float, end: float) -> Optional[int]:
     """The one clip whose audio the stretch covers, allowing STRADDLE_S into a neighbour; None if not one."""
     overlaps = sorted(((min(end, p.end) - max(start, p.start), p.clip) for p in window.placements), reverse=True)
     best, owner = overlaps[0]
@@ -483,7 +249,7 @@ def _owner(window: _Window, start: float, end: float) -> Optional[int]:
     return owner
 
 
-def _word_owner(window: _Window, word: dict) -> Optional[int]:
+def _word_owner(window: Window, word: dict) -> Optional[int]:
     """The clip a word was said in: the one it overlaps most, or the nearest within STRADDLE_S."""
     best = max(window.placements, key=lambda p: min(word["end"], p.end) - max(word["start"], p.start))
     if min(word["end"], best.end) - max(word["start"], best.start) > 0:
@@ -493,12 +259,10 @@ def _word_owner(window: _Window, word: dict) -> Optional[int]:
     return nearest.clip if gap <= STRADDLE_S else None
 
 
-def _assign(tokenizer, reading: _Reading, options: DecodeOptions) -> _Outcome:
+def assign(tokenizer, reading: Reading, options: DecodeOptions) -> Outcome:
     """Give each piece to the clip whose audio it covers; a piece over several clips is cut between words."""
-    from faster_whisper.transcribe import get_compression_ratio
-
     window = reading.window
-    outcome = _Outcome(segments={}, failed=dict(reading.failed))
+    outcome = Outcome(segments={}, failed=dict(reading.failed))
     owned: dict[int, list[dict]] = {}
     for piece in reading.pieces:
         text_tokens = [token for token in piece["tokens"] if token < tokenizer.eot]
@@ -524,11 +288,11 @@ def _assign(tokenizer, reading: _Reading, options: DecodeOptions) -> _Outcome:
     for clip, pieces in owned.items():
         if clip in outcome.failed:
             continue
-        compression_ratio = get_compression_ratio("".join(piece["text"] for piece in pieces).strip())
-        if options.compression_ratio_threshold is not None and compression_ratio > options.compression_ratio_threshold:
+        ratio = compression_ratio("".join(piece["text"] for piece in pieces).strip())
+        if options.compression_ratio_threshold is not None and ratio > options.compression_ratio_threshold:
             outcome.failed[clip] = "its text failed the compression-ratio check"
             continue
-        outcome.segments[clip] = _clip_segments(tokenizer, placements[clip], pieces, reading, options, compression_ratio)
+        outcome.segments[clip] = _clip_segments(tokenizer, placements[clip], pieces, reading, options, ratio)
     return outcome
 
 
@@ -563,7 +327,7 @@ def _split_tokens(tokenizer, tokens: list[int], texts: list[str]) -> Optional[li
 
 
 def _clip_segments(
-    tokenizer, p: _Placement, pieces: list[dict], reading: _Reading, options: DecodeOptions, compression_ratio: float
+    tokenizer, p: Placement, pieces: list[dict], reading: Reading, options: DecodeOptions, compression_ratio: float
 ) -> list[Segment]:
     """One clip's pieces as Segments timed from the clip's start, numbered from 0."""
     temperature = options.temperature[0] if options.temperature else 0.0
@@ -604,61 +368,8 @@ def _timestamp_token(tokenizer, seconds: float) -> int:
     return tokenizer.timestamp_begin + round(seconds / _TIME_PRECISION_S)
 
 
-def _nearest(window: _Window, start: float, end: float) -> list[int]:
+def _nearest(window: Window, start: float, end: float) -> list[int]:
     """The clips just before and after a stretch of time, or those it overlaps."""
     before = [p.clip for p in window.placements if p.start < start]
     after = [p.clip for p in window.placements if p.end > end]
     return sorted(set(before[-1:] + after[:1] + [p.clip for p in window.placements if p.start < end and p.end > start]))
-
-
-def _has_speech(audio: np.ndarray) -> bool:
-    from faster_whisper.vad import VadOptions, get_speech_timestamps
-
-    return bool(get_speech_timestamps(audio, VadOptions(min_speech_duration_ms=250)))
-
-
-# --- the normal path and the records -----------------------------------------------------------------
-
-
-def _engine_model(whisper: "Whisper"):
-    # engine.Whisper keeps its faster_whisper.WhisperModel private; see the integration note in the report.
-    return getattr(whisper, "model", None) or whisper._model
-
-
-def _transcribe_alone(
-    whisper: "Whisper", clip: tuple[str, np.ndarray], options: DecodeOptions, guess: Optional[LanguageGuess]
-) -> tuple[Transcript, list[str]]:
-    """The normal path, reusing the language already known rather than detecting it again."""
-    name, audio = clip
-    default = DecodeOptions()
-    given = options
-    if guess is not None and not options.multilingual:  # --multilingual detects every window's language itself
-        # Detection settings must be at their defaults once a language is given (DecodeOptions.validate).
-        given = replace(
-            options,
-            language=guess.language,
-            language_detection_threshold=default.language_detection_threshold,
-            language_detection_segments=default.language_detection_segments,
-        )
-    stream = whisper(audio, given, source=name)
-    segments = tuple(stream.segments)
-    info = stream.info
-    if given is not options:
-        info = replace(info, language_probability=guess.probability, settings=options.as_record())
-    return Transcript(info, segments), stream.take_notes()
-
-
-def _info(
-    whisper: "Whisper", name: str, audio: np.ndarray, guess: LanguageGuess, options: DecodeOptions
-) -> TranscriptInfo:
-    # The same fields engine.Whisper.__call__ fills in.
-    return TranscriptInfo(
-        source=name,
-        duration=len(audio) / SAMPLE_RATE,
-        language=guess.language,
-        language_probability=guess.probability,
-        model=whisper.resolved.name,
-        device=whisper.choice.device,
-        compute_type=whisper.choice.compute_type,
-        settings=options.as_record(),
-    )

@@ -10,47 +10,21 @@ from __future__ import annotations
 
 import os
 from dataclasses import asdict, dataclass, field
-from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Optional
+from typing import Any, Optional
 
-from . import claims, manifest
+from . import manifest
+from .commit import NOT_WRITTEN_BY_US, Destination, NotWrittenByUs, Record
+from .commit import check_not_foreign as _check_not_foreign
 from .console import Reporter
 from .errors import InputError, UsageError
 from .inputs import Input, discover, output_bases, read_list
+from .outcome import Outcome, Status
 from .output import check_inside, remove_stale_temp_files
+from .run_config import RunConfig
 from .writers import make_writer
 
-if TYPE_CHECKING:
-    from .batch import RunConfig
-
-NOT_WRITTEN_BY_US = "exists and was not written by whisper-cli (use --overwrite)"
-
-
-class Status(str, Enum):
-    DONE = "done"
-    SKIPPED = "skipped"
-    FAILED = "failed"
-    INTERRUPTED = "interrupted"
-    NOT_STARTED = "not started"
-
-
-@dataclass
-class Outcome:
-    source: str  # the input's name as messages show it
-    status: Status = Status.NOT_STARTED
-    error: Optional[str] = None  # why it failed
-    subject: Optional[str] = None  # the file the error is about, when it is not the input (an output in the way)
-    reason: Optional[str] = None  # why it was skipped, or why it is transcribed again
-    outputs: tuple[Path, ...] = ()
-    size: Optional[int] = None  # the input's bytes, for the time-left estimate (progress.py)
-    language: Optional[str] = None
-    notes: list[str] = field(default_factory=list)  # what the engine noticed (a collapsed repetition loop ...)
-    audio_s: float = 0.0  # seconds of audio in the input
-    decode_s: float = 0.0  # decoding it (in the background unless --prefetch 0)
-    wait_s: float = 0.0  # waiting for that decoding to finish
-    transcribe_s: float = 0.0  # the model's work and writing the outputs (a packed clip: its share by audio)
-    wall_s: float = 0.0  # from its turn coming to its outputs being in place (a packed clip: wait_s + transcribe_s)
+__all__ = ["NOT_WRITTEN_BY_US", "NotWrittenByUs", "Outcome", "Status"]  # kept here for their earlier importers
 
 
 @dataclass
@@ -63,7 +37,6 @@ class Job:
     base: Optional[Path] = None  # outputs' path less the extension; where the record is kept
     stamp: Optional[manifest.SourceStamp] = None
     problem: Optional[str] = None  # why an argument named no file
-    claim: claims.Claim = claims.UNCLAIMED  # held while this run transcribes the input (claims.py)
 
     @property
     def resumable(self) -> bool:
@@ -71,14 +44,7 @@ class Job:
         return self.stamp is not None
 
 
-class NotWrittenByUs(InputError):
-    """A file whisper-cli did not write is where an output would go: that input fails, the batch goes on."""
-
-    def __init__(self, path: Path):
-        super().__init__(path, NOT_WRITTEN_BY_US)
-
-
-def plan(config: "RunConfig", reporter: Reporter) -> list[Job]:
+def plan(config: RunConfig, reporter: Reporter) -> list[Job]:
     """Find the inputs, name their outputs, clear temp files of killed runs, mark what is already done."""
     listed = _read_files_from(config.files_from) if config.files_from is not None else []
     found = discover(config.inputs, recursive=config.recursive, listed=listed)
@@ -101,7 +67,7 @@ def plan(config: "RunConfig", reporter: Reporter) -> list[Job]:
     return jobs
 
 
-def settings_key(config: "RunConfig") -> dict[str, Any]:
+def settings_key(config: RunConfig) -> dict[str, Any]:
     """What makes an output what it is: the model asked for, its compute type, every decoding and layout setting.
 
     The model is taken as asked for, not as resolved, so a finished batch is recognised without loading it;
@@ -134,13 +100,21 @@ def check_folders_inside(job: Job, output_dir: Path) -> None:
 def check_not_foreign(job: Job) -> None:
     """Raise NotWrittenByUs for the first output whose place holds a file no record says whisper-cli wrote."""
     assert job.base is not None
-    # Which outputs exist, before reading who wrote them: a run committing this input meanwhile has then
-    # already named them in its pending list or its record (manifest.written_names reads them in that order).
-    present = [path for path in job.outputs.values() if os.path.lexists(path)]
-    written = manifest.written_names(job.base) if present else set()
-    for path in present:
-        if path.name not in written:
-            raise NotWrittenByUs(path)
+    _check_not_foreign(job.base, job.outputs)
+
+
+def is_todo(job: Job) -> bool:
+    """Whether the plan leaves the job to be transcribed (not skipped, not failed, not a problem)."""
+    return job.input is not None and job.outcome.status == Status.NOT_STARTED
+
+
+def destination(job: Job, config: RunConfig) -> Destination:
+    """Where the job's transcript goes, as plain data a worker in another process can be given."""
+    record = None
+    if job.resumable:
+        assert job.input is not None and job.stamp is not None
+        record = Record(settings_key(config), job.stamp, job.input.source, config.overwrite)
+    return Destination(config.formats, config.layout, dict(job.outputs), config.output_dir, job.base, record)
 
 
 def fail(outcome: Outcome, error: InputError) -> None:
@@ -164,7 +138,7 @@ def _read_files_from(list_source: str) -> list[str]:
         raise UsageError("--files-from", f"cannot read {list_source}: {error.strerror or error}") from None
 
 
-def _job(item: Input, base: Optional[Path], config: "RunConfig") -> Job:
+def _job(item: Input, base: Optional[Path], config: RunConfig) -> Job:
     if base is None:  # streaming to stdout
         return Job(Outcome(item.name), item)
     outputs = {fmt.value: base.with_name(f"{base.name}.{make_writer(fmt, config.layout).extension}") for fmt in config.formats}

@@ -23,8 +23,7 @@ from .console import Reporter, is_terminal
 from .time_left import TimeLeft, clock
 
 if TYPE_CHECKING:
-    from .batch import RunResult
-    from .plan import Outcome
+    from .outcome import Outcome, RunResult
 
 _NAME_WIDTH = 40  # characters of a file name shown beside its progress bar
 

@@ -8,6 +8,7 @@ scores faster-whisper reports for each segment, and the second is plain in the t
 from __future__ import annotations
 
 import re
+import zlib
 from dataclasses import dataclass, replace
 from typing import Callable, Iterable, Iterator, Optional, Sequence
 
@@ -147,3 +148,9 @@ def _words_text(words: Sequence[Word]) -> str:
 def _shorten(text: str, limit: int = 60) -> str:
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def compression_ratio(text: str) -> float:
+    """How well the text compresses, as faster-whisper's get_compression_ratio: a repeating loop compresses well."""
+    text_bytes = text.encode("utf-8")
+    return len(text_bytes) / len(zlib.compress(text_bytes))

@@ -40,13 +40,13 @@ def speech_without_text(
     gaps = uncovered(segments, len(samples) / SAMPLE_RATE, min_speech_s)
     if not gaps:
         return []
-    from faster_whisper.vad import VadOptions, get_speech_timestamps
+    from .engine.vad import speech_spans
 
     found = []
     for start, end in gaps:
-        chunks = get_speech_timestamps(samples[round(start * SAMPLE_RATE) : round(end * SAMPLE_RATE)], VadOptions())
-        if sum(chunk["end"] - chunk["start"] for chunk in chunks) / SAMPLE_RATE > min_speech_s:
-            first, last = chunks[0]["start"] / SAMPLE_RATE, chunks[-1]["end"] / SAMPLE_RATE
+        chunks = speech_spans(samples[round(start * SAMPLE_RATE) : round(end * SAMPLE_RATE)])
+        if sum(chunk_end - chunk_start for chunk_start, chunk_end in chunks) / SAMPLE_RATE > min_speech_s:
+            first, last = chunks[0][0] / SAMPLE_RATE, chunks[-1][1] / SAMPLE_RATE
             # Rounded inwards, so that the stretch never reaches into a segment's text.
             found.append((math.ceil((start + first) * 10) / 10, math.floor(min(start + last, end) * 10) / 10))
     return found

@@ -11,66 +11,19 @@ and `Writer.render(transcript)` does exactly that in one call.
 from __future__ import annotations
 
 import json
-import math
 import re
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
 from enum import Enum
 from typing import Any, ClassVar, Iterator, Mapping, Optional, Sequence
 
+from .clean import clock, json_number, json_time, one_line, span_ms, speaker_label, valid_unicode, vtt_escape
+from .subtitles import Line, layout_cues
+from .formats import OutputFormat, SubtitleLayout
 from .transcript import Segment, Transcript, TranscriptInfo
 
 JSON_SCHEMA_VERSION = 2  # bump when a key of the JSON document changes meaning or goes away
 
 
-class OutputFormat(str, Enum):
-    TXT = "txt"
-    SRT = "srt"
-    VTT = "vtt"
-    TSV = "tsv"
-    JSON = "json"
-    JSONL = "jsonl"
-
-    def __str__(self) -> str:
-        # Python 3.11 would print "OutputFormat.SRT" for a str-mixin Enum; help text wants "srt".
-        return self.value
-
-
-@dataclass(frozen=True)
-class SubtitleLayout:
-    """How srt and vtt cues are shaped; every limit is off when None. Other formats ignore it."""
-
-    max_line_width: Optional[int] = None  # characters per line; a longer single word stands alone
-    max_line_count: Optional[int] = None  # lines per cue; a longer segment is split into several cues
-    max_words_per_line: Optional[int] = None
-    highlight_words: bool = False  # karaoke-style <u>word</u> cues; needs word timestamps
-
-    def __post_init__(self) -> None:
-        for name in ("max_line_width", "max_line_count", "max_words_per_line"):
-            value = getattr(self, name)
-            if value is not None and value < 1:
-                raise ValueError(f"{name} must be at least 1, not {value}")
-
-    @property
-    def active(self) -> bool:
-        return (
-            self.max_line_width is not None
-            or self.max_line_count is not None
-            or self.max_words_per_line is not None
-            or self.highlight_words
-        )
-
-
-# --- text hygiene -------------------------------------------------------------------------------
-
-_SURROGATES = re.compile("[\ud800-\udfff]")
-# C0/C1 control characters that are not whitespace; whitespace ones (\t \n \r \x1c-\x1f \x85 ...) are
-# folded into spaces instead, so that words they separate stay apart.
-_CONTROLS = {
-    code: None
-    for code in (*range(0x00, 0x20), *range(0x7F, 0xA0))
-    if not chr(code).isspace()
-}
 # Lenient SRT parsers (the `srt` package) also take "- >" and "-- >" for the cue-timing arrow.
 _SRT_ARROWS = re.compile(r"-[ -]*>")
 # Lenient SRT parsers also accept a cue with no blank line before it, so inside a cue a line that is only
@@ -81,64 +34,6 @@ _SRT_TIMESTAMP_START = re.compile(r"[0-9]+[,.:，．。：][0-9]+[,.:，．。�
 _JSONL_LINE_BREAKS = {"\u0085": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2029"}
 
 
-def _valid_unicode(text: str) -> str:
-    """Text that encodes to UTF-8: a lone surrogate becomes U+FFFD."""
-    return _SURROGATES.sub("\ufffd", text)
-
-
-def _one_line(text: str) -> str:
-    """Text on one line: control characters go, every run of whitespace (line breaks too) is one space."""
-    return " ".join(_valid_unicode(text).translate(_CONTROLS).split())
-
-
-def _label(speaker: Optional[str]) -> str:
-    """The speaker label cleaned for a one-line prefix; "" when there is none."""
-    return "" if speaker is None else _one_line(speaker)
-
-
-def _vtt_escape(text: str) -> str:
-    # Escaping ">" also keeps "-->" out of cue text.
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-# --- numbers ------------------------------------------------------------------------------------
-
-
-def _milliseconds(seconds: float) -> int:
-    """Seconds rounded to whole milliseconds first (so 59.9999 s is 01:00.000), never below 0."""
-    if not math.isfinite(seconds) or seconds <= 0:
-        return 0
-    return round(seconds * 1000)
-
-
-def _span_ms(start: float, end: float) -> tuple[int, int]:
-    """A cue's (start, end) in milliseconds; an end before the start is clamped to the start."""
-    start_ms = _milliseconds(start)
-    return start_ms, max(_milliseconds(end), start_ms)
-
-
-def _clock(ms: int, decimal_marker: str) -> str:
-    """HH:MM:SS<marker>mmm; hours are at least two digits and may be more."""
-    hours, ms = divmod(ms, 3_600_000)
-    minutes, ms = divmod(ms, 60_000)
-    seconds, ms = divmod(ms, 1000)
-    return f"{hours:02d}:{minutes:02d}:{seconds:02d}{decimal_marker}{ms:03d}"
-
-
-def _time(seconds: float) -> Optional[float]:
-    """A time for JSON: 3 decimals (millisecond precision); None where it is not a finite number."""
-    if not math.isfinite(seconds):
-        return None
-    return round(seconds, 3) + 0.0  # + 0.0 turns -0.0 into 0.0
-
-
-def _number(value: Optional[float]) -> Optional[float]:
-    """A score for JSON as it is, but None for NaN and infinities, which JSON cannot hold."""
-    if value is None or not math.isfinite(value):
-        return None
-    return value
-
-
 def _jsonable(value: Any) -> Any:
     """Plain JSON data from settings: mappings, sequences, Enums; non-finite floats become None."""
     if isinstance(value, Enum):
@@ -146,14 +41,14 @@ def _jsonable(value: Any) -> Any:
     if value is None or isinstance(value, (bool, int)):
         return value
     if isinstance(value, float):
-        return _number(value)
+        return json_number(value)
     if isinstance(value, str):
-        return _valid_unicode(value)
+        return valid_unicode(value)
     if isinstance(value, Mapping):
-        return {_valid_unicode(str(key)): _jsonable(item) for key, item in value.items()}
+        return {valid_unicode(str(key)): _jsonable(item) for key, item in value.items()}
     if isinstance(value, (list, tuple, set, frozenset)):
         return [_jsonable(item) for item in value]
-    return _valid_unicode(str(value))  # a Path, say: recorded as text rather than failing the run
+    return valid_unicode(str(value))  # a Path, say: recorded as text rather than failing the run
 
 
 def _segment_record(segment: Segment) -> dict[str, Any]:
@@ -161,98 +56,32 @@ def _segment_record(segment: Segment) -> dict[str, Any]:
     record: dict[str, Any] = {
         "id": segment.id,
         "seek": segment.seek,
-        "start": _time(segment.start),
-        "end": _time(segment.end),
-        "text": _valid_unicode(segment.text),
+        "start": json_time(segment.start),
+        "end": json_time(segment.end),
+        "text": valid_unicode(segment.text),
         "tokens": list(segment.tokens),
     }
     if segment.speaker is not None:
-        record["speaker"] = _valid_unicode(segment.speaker)
+        record["speaker"] = valid_unicode(segment.speaker)
     if segment.language is not None:
         record["language"] = segment.language
-    record["avg_logprob"] = _number(segment.avg_logprob)
-    record["no_speech_prob"] = _number(segment.no_speech_prob)
-    record["compression_ratio"] = _number(segment.compression_ratio)
-    record["temperature"] = _number(segment.temperature)
+    record["avg_logprob"] = json_number(segment.avg_logprob)
+    record["no_speech_prob"] = json_number(segment.no_speech_prob)
+    record["compression_ratio"] = json_number(segment.compression_ratio)
+    record["temperature"] = json_number(segment.temperature)
     record["suspect"] = segment.suspect
     if segment.words:
         record["words"] = [
             {
-                "start": _time(word.start),
-                "end": _time(word.end),
-                "word": _valid_unicode(word.text),
-                "probability": _number(word.probability),
-                **({"speaker": _valid_unicode(word.speaker)} if word.speaker is not None else {}),
+                "start": json_time(word.start),
+                "end": json_time(word.end),
+                "word": valid_unicode(word.text),
+                "probability": json_number(word.probability),
+                **({"speaker": valid_unicode(word.speaker)} if word.speaker is not None else {}),
             }
             for word in segment.words
         ]
     return record
-
-
-# --- subtitle layout ----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Token:
-    """One word of a cue: clean text, what separates it from the word before, its times if known."""
-
-    text: str
-    joiner: str  # " " or "" (words in Japanese or Chinese carry no space)
-    start: Optional[float] = None
-    end: Optional[float] = None
-
-
-_Line = Sequence[_Token]
-
-
-def _tokens(segment: Segment) -> tuple[list[_Token], bool]:
-    """The segment's words and whether they carry times (from segment.words) or not (from its text)."""
-    timed = [
-        _Token(text, " " if word.text[:1].isspace() else "", word.start, word.end)
-        for word in segment.words
-        if (text := _one_line(word.text))
-    ]
-    if timed:
-        return timed, True
-    return [_Token(text, " ") for text in _one_line(segment.text).split(" ") if text], False
-
-
-def _lines(tokens: Sequence[_Token], layout: SubtitleLayout) -> list[list[_Token]]:
-    """Greedy line breaking at word boundaries within the width and words-per-line limits."""
-    lines: list[list[_Token]] = []
-    line: list[_Token] = []
-    width = 0
-    for token in tokens:
-        if line and (
-            (layout.max_line_width is not None and width + len(token.joiner) + len(token.text) > layout.max_line_width)
-            or (layout.max_words_per_line is not None and len(line) >= layout.max_words_per_line)
-        ):
-            lines.append(line)
-            line, width = [], 0
-        width += (len(token.joiner) if line else 0) + len(token.text)
-        line.append(token)
-    if line:
-        lines.append(line)
-    return lines
-
-
-def _cue_spans(segment: Segment, cues: Sequence[Sequence[_Line]], timed: bool) -> list[tuple[float, float]]:
-    """(start, end) of each cue a segment is split into: the words' own times, else by character count."""
-    if len(cues) == 1:
-        return [(segment.start, segment.end)]
-    if timed:
-        return [(cue[0][0].start, cue[-1][-1].end) for cue in cues]  # type: ignore[misc]
-    counts = [sum(len(token.text) for line in cue for token in line) for cue in cues]
-    total = sum(counts)
-    duration = max(segment.end - segment.start, 0.0)
-    spans = []
-    start, done = segment.start, 0
-    for count in counts:
-        done += count
-        end = segment.end if done == total else segment.start + duration * done / total
-        spans.append((start, end))
-        start = end
-    return spans
 
 
 # --- writers ------------------------------------------------------------------------------------
@@ -293,10 +122,10 @@ class TxtWriter(Writer):
     description = "plain text, one line per segment"
 
     def segment(self, segment: Segment) -> str:
-        text = _one_line(segment.text)
+        text = one_line(segment.text)
         if not text:
             return ""
-        label = _label(segment.speaker)
+        label = speaker_label(segment.speaker)
         return f"[{label}] {text}\n" if label else f"{text}\n"
 
 
@@ -310,11 +139,11 @@ class TsvWriter(Writer):
         return "start\tend\ttext\n"
 
     def segment(self, segment: Segment) -> str:
-        text = _one_line(segment.text)  # tabs and line breaks become spaces
+        text = one_line(segment.text)  # tabs and line breaks become spaces
         if not text:
             return ""
-        label = _label(segment.speaker)
-        start_ms, end_ms = _span_ms(segment.start, segment.end)
+        label = speaker_label(segment.speaker)
+        start_ms, end_ms = span_ms(segment.start, segment.end)
         return f"{start_ms}\t{end_ms}\t{f'[{label}] ' if label else ''}{text}\n"
 
 
@@ -335,40 +164,24 @@ class _SubtitleWriter(Writer, ABC):
         """One numbered (SRT) or plain (VTT) cue, ending in a blank line."""
 
     def _timestamp(self, ms: int) -> str:
-        return _clock(ms, self.decimal_marker)
+        return clock(ms, self.decimal_marker)
 
     def segment(self, segment: Segment) -> str:
-        return "".join(self._cue(*_span_ms(start, end), text) for start, end, text in self._cues(segment))
+        return "".join(self._cue(*span_ms(start, end), text) for start, end, text in self._cues(segment))
 
     def _cues(self, segment: Segment) -> Iterator[tuple[float, float, str]]:
         """(start, end, cue text) for each cue of a segment; none for an empty segment."""
-        label = _label(segment.speaker)
+        label = speaker_label(segment.speaker)
         prefix = self._speaker(label) if label else ""
         if not self.layout.active:
-            text = _one_line(segment.text)
+            text = one_line(segment.text)
             if text:
                 yield segment.start, segment.end, prefix + self._escape(text)
             return
-        tokens, timed = _tokens(segment)
-        lines = _lines(tokens, self.layout)
-        per_cue = self.layout.max_line_count or len(lines) or 1
-        cues = [lines[i : i + per_cue] for i in range(0, len(lines), per_cue)]
-        for (start, end), cue in zip(_cue_spans(segment, cues, timed), cues):
-            if not (self.layout.highlight_words and timed):
-                yield start, end, prefix + self._render(cue)
-                continue
-            # As openai-whisper: the cue's text stays up for the whole cue, the spoken word underlined.
-            last = start
-            for index, token in enumerate(token for line in cue for token in line):
-                assert token.start is not None and token.end is not None
-                if _milliseconds(token.start) > _milliseconds(last):
-                    yield last, token.start, prefix + self._render(cue)
-                yield token.start, token.end, prefix + self._render(cue, highlight=index)
-                last = token.end
-            if _milliseconds(end) > _milliseconds(last):
-                yield last, end, prefix + self._render(cue)
+        for start, end, cue, highlight in layout_cues(segment, self.layout):
+            yield start, end, prefix + self._render(cue, highlight)
 
-    def _render(self, cue: Sequence[_Line], highlight: Optional[int] = None) -> str:
+    def _render(self, cue: Sequence[Line], highlight: Optional[int] = None) -> str:
         """The cue's lines joined by newlines, word number `highlight` wrapped in <u>...</u>."""
         rendered = []
         index = 0
@@ -420,11 +233,11 @@ class VttWriter(_SubtitleWriter):
         return "WEBVTT\n\n"
 
     def _escape(self, text: str) -> str:
-        return _vtt_escape(text)
+        return vtt_escape(text)
 
     def _speaker(self, label: str) -> str:
         # A label ending in "-" would make "-->" with the tag's ">"; a space before ">" is ignored.
-        return f"<v {_vtt_escape(label)}{' ' if label.endswith('-') else ''}>"
+        return f"<v {vtt_escape(label)}{' ' if label.endswith('-') else ''}>"
 
     def _cue(self, start_ms: int, end_ms: int, text: str) -> str:
         return f"{self._timestamp(start_ms)} --> {self._timestamp(end_ms)}\n{text}\n\n"
@@ -453,20 +266,20 @@ class JsonWriter(Writer):
     def finish(self, transcript: Transcript) -> str:
         info = transcript.info
         document = {
-            "text": _valid_unicode(transcript.text),
+            "text": valid_unicode(transcript.text),
             "segments": [_segment_record(segment) for segment in transcript.segments],
             "language": info.language,
             "schema_version": JSON_SCHEMA_VERSION,
-            "source": _valid_unicode(info.source),
-            "duration": _time(info.duration),
-            "language_probability": _number(info.language_probability),
+            "source": valid_unicode(info.source),
+            "duration": json_time(info.duration),
+            "language_probability": json_number(info.language_probability),
             "model": info.model,
             "device": info.device,
             "compute_type": info.compute_type,
             "settings": _jsonable(info.settings),
         }
         if info.speech_without_text:
-            document["speech_without_text"] = [[_time(start), _time(end)] for start, end in info.speech_without_text]
+            document["speech_without_text"] = [[json_time(start), json_time(end)] for start, end in info.speech_without_text]
         return json.dumps(_jsonable(document), ensure_ascii=False, indent=2, allow_nan=False) + "\n"
 
 

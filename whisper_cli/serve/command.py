@@ -6,7 +6,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from ..device import COMPUTE_TYPES
+from ..device_names import COMPUTE_TYPES
 from ..errors import UsageError
 from ..progress import LogFormat
 from .config import MEGABYTE, ServeConfig, check_binding

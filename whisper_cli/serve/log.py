@@ -8,7 +8,7 @@ import threading
 from datetime import datetime, timezone
 from typing import Any, Optional, TextIO
 
-from ..console import _printable
+from ..console import printable as _printable
 from ..progress import LogFormat
 
 

@@ -26,7 +26,7 @@ import numpy as np
 
 from ..audio import SAMPLE_RATE
 from ..options import DecodeOptions
-from ..packing import END_MARGIN_S, GAP_S, MAX_PACKED_CLIP_S, WINDOW_BATCH, ClipResult, packable, transcribe_packed
+from ..engine.packed import END_MARGIN_S, GAP_S, MAX_PACKED_CLIP_S, WINDOW_BATCH, ClipResult, packable, transcribe_packed
 from .errors import Cancelled, ShuttingDown
 
 GATHER_S = 0.05  # how long a new group waits for company before it queues: a lone request pays no more

@@ -8,7 +8,8 @@ from typing import Any, Optional
 
 from ..languages import LANGUAGES, language_name
 from ..transcript import Segment, Transcript
-from ..writers import OutputFormat, SubtitleLayout, _number, _time, _valid_unicode, make_writer
+from ..clean import json_number as _number, json_time as _time, valid_unicode as _valid_unicode
+from ..writers import OutputFormat, SubtitleLayout, make_writer
 
 MEDIA_TYPES = {
     "json": "application/json",

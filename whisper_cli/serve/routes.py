@@ -4,21 +4,24 @@ from __future__ import annotations
 
 import hmac
 import time
+from typing import TYPE_CHECKING
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
-from .app import Services
 from .errors import ModelNotFound, Unauthorized
 from .fields import parse_job
 from .responses import render
 from .run import Run
 from .upload import Limits, read_upload
 
+if TYPE_CHECKING:  # the app imports this module to mount its routes
+    from .app import Services
+
 OWNER = "whisper-cli"
 
 
-def services_of(request: Request) -> Services:
+def services_of(request: Request) -> "Services":
     return request.app.state.services
 
 

@@ -18,7 +18,7 @@ from .log import ServerLog
 
 def run(config: ServeConfig) -> None:
     """Serve until SIGTERM or Ctrl-C; returns once what was in flight has finished."""
-    from ..device import probe, usable_cpu_cores
+    from ..engine.device import probe, usable_cpu_cores
     from ..models import resolve_model
 
     log = ServerLog(config.log_format, config.quiet)

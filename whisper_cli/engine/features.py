@@ -6,11 +6,31 @@ Measured on a 60-minute recording: faster-whisper's own extractor adds about 2.9
 
 from __future__ import annotations
 
-from faster_whisper.feature_extractor import FeatureExtractor
+from typing import Any
+
+FRAMES_PER_SECOND = 100  # log-mel frames per second of audio (a 10 ms hop)
+WINDOW_FRAMES = 3000  # mel frames in one Whisper window, what its encoder takes: 30 s
 
 
-class WindowedFeatureExtractor(FeatureExtractor):
-    """faster-whisper's log-mel, computed 30 s of frames at a time.
+def clip_features(model: Any, audio) -> Any:
+    """The clip's log-mel frames, shape (n_mels, frames), without faster-whisper's extra final frame."""
+    return model.feature_extractor(audio)[:, :-1]
+
+
+def __getattr__(name: str):
+    # WindowedFeatureExtractor subclasses faster-whisper's extractor, and importing faster-whisper costs
+    # seconds; the constants above are read by pure modules (packing.py) that must not pay for it.
+    if name == "WindowedFeatureExtractor":
+        from faster_whisper.feature_extractor import FeatureExtractor
+
+        extractor = type(name, (WindowedLogMel, FeatureExtractor), {"__module__": __name__, "__doc__": WindowedLogMel.__doc__})
+        globals()[name] = extractor
+        return extractor
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+class WindowedLogMel:
+    """faster-whisper's log-mel, computed 30 s of frames at a time (mixed into its FeatureExtractor).
 
     faster-whisper's extractor takes the STFT of the whole waveform at once (frames, complex128 FFT,
     complex64 copy, magnitudes: about 45 bytes per sample, 2.7 GB for an hour) and pads a copy of the
@@ -19,7 +39,7 @@ class WindowedFeatureExtractor(FeatureExtractor):
     the whole spectrogram, and it runs in place. Peak extra memory: the features (0.3 bytes per sample).
     """
 
-    window_frames = 3000  # 30 s of 10 ms frames per pass
+    window_frames = WINDOW_FRAMES  # frames per pass
 
     def __call__(self, waveform, padding=160, chunk_length=None):
         import numpy as np

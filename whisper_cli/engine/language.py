@@ -15,10 +15,11 @@ from typing import TYPE_CHECKING, NamedTuple, Optional, Sequence
 
 import numpy as np
 
+from .features import WINDOW_FRAMES, clip_features
+
 if TYPE_CHECKING:  # pragma: no cover
     from faster_whisper import WhisperModel
 
-WINDOW_FRAMES = 3000  # mel frames (10 ms each) in one Whisper window: 30 s
 # A clip shorter than this is padded up to it (with faster-whisper's padding value): 1-2 s clips read
 # un-padded often come out wrong (1 s of multilingual.mp3: zh 0.22 un-padded, en 1.00 padded), while from
 # 500 frames on the answer agreed with the padded window on 32 of 34 real and synthetic 1-8 s clips, at the
@@ -42,11 +43,6 @@ class LanguageGuess(NamedTuple):
 
 
 ENGLISH_ONLY = LanguageGuess("en", 1.0, (("en", 1.0),))
-
-
-def clip_features(model: "WhisperModel", audio: np.ndarray) -> np.ndarray:
-    """The clip's log-mel frames, shape (n_mels, frames), without faster-whisper's extra final frame."""
-    return model.feature_extractor(audio)[:, :-1]
 
 
 def detect_language(
