@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from whisper_cli.speech_regions import speech_probabilities, speech_regions
+from whisper_cli.engine.speech_regions import speech_probabilities, speech_regions
 
 SAMPLES = Path(__file__).resolve().parents[1].parent / "shared" / "samples"
 RATE = 16000
