@@ -25,7 +25,7 @@ from whisper_cli.options import (
 )
 from whisper_cli.writers import OutputFormat, SubtitleLayout
 
-OURS = {"batch_size", "split_stereo", "carry_initial_prompt", "diarize"}  # fields that are not transcribe() parameters
+OURS = {"speech_first", "batch_size", "split_stereo", "carry_initial_prompt", "diarize"}  # fields that are not transcribe() parameters
 # transcribe() parameters deliberately left at faster-whisper's defaults (neither peer exposes them); a new one
 # in an upgrade shows up here.
 NOT_EXPOSED = {"log_progress", "without_timestamps", "max_initial_timestamp", "max_new_tokens", "chunk_length"}
@@ -150,7 +150,7 @@ def test_command_defaults_are_the_dataclass_defaults():
 
 def test_every_field_has_a_command_parameter_of_its_name():
     params = _command_params()
-    assert {f.name for f in fields(DecodeOptions)} - {"vad_parameters"} <= set(params)
+    assert {f.name for f in fields(DecodeOptions)} - {"vad_parameters", "speech_first"} <= set(params)  # speech_first: --vad unset
     assert {f"vad_{f.name}" for f in fields(VadOptions)} <= set(params)
     assert {f.name for f in fields(SubtitleLayout)} <= set(params)
 
@@ -345,7 +345,7 @@ def test_language_table_matches_faster_whispers_tokenizer():
         (DecodeOptions(hallucination_silence_threshold=2.0), "--hallucination-silence-threshold"),
         (DecodeOptions(language="de", language_detection_segments=3), "--detect-language-segments"),
         (DecodeOptions(language="de", language_detection_threshold=0.9), "--language-threshold"),
-        (DecodeOptions(vad_parameters=VadOptions(min_silence_duration_ms=500)), "--min-silence-ms"),
+        (DecodeOptions(vad_parameters=VadOptions(min_silence_duration_ms=500), speech_first=False), "--min-silence-ms"),
         (DecodeOptions(vad_filter=True, clip_timestamps=(0.0, 5.0)), "--clip-timestamps"),
         (DecodeOptions(clip_timestamps=(5.0, 2.0)), "--clip-timestamps"),
         (DecodeOptions(batch_size=2, clip_timestamps=(5.0,)), "--clip-timestamps"),

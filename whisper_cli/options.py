@@ -82,7 +82,9 @@ class DecodeOptions:
     hallucination_silence_threshold: Optional[float] = None  # seconds
     clip_timestamps: tuple[float, ...] = ()  # seconds: start,end,start,end...; a last start runs to the end
     vad_filter: bool = False
-    speech_first: bool = False  # an input longer than one window: VAD, then windows in batches (engine/speech_first.py)
+    # An input longer than one window: VAD, then windows in batches (engine/speech_first.py). Not a flag of
+    # its own: on unless --vad or --no-vad is given (decode_options).
+    speech_first: bool = True
     vad_parameters: VadOptions = VadOptions()
     language_detection_threshold: float = 0.5
     language_detection_segments: int = 1  # 30 s windows to try until one passes the threshold
@@ -270,10 +272,10 @@ def decode_options(params: Mapping[str, Any]) -> DecodeOptions:
     values["vad_parameters"] = VadOptions(
         **{name: params[f"vad_{name}"] for name in vad_names if f"vad_{name}" in params}
     )
+    # Neither --vad nor --no-vad: an input longer than one window goes speech first (issue 13), unless
+    # --batch-size or clips choose the windows; --no-vad is the sequential loop, --vad faster-whisper's VAD.
+    values["speech_first"] = values.get("vad_filter") is None and not values.get("batch_size") and not values["clip_timestamps"]
     if values.get("vad_filter") is None:
-        # Neither --vad nor --no-vad: an input longer than one window goes speech first (issue 13), unless
-        # --batch-size or clips choose the windows.
-        values["speech_first"] = not values.get("batch_size") and not values["clip_timestamps"]
         # As faster-whisper's BatchedInferencePipeline: VAD picks the windows, unless clips do.
         values["vad_filter"] = bool(values.get("batch_size")) and not values["clip_timestamps"]
     return DecodeOptions(**values)
