@@ -91,6 +91,25 @@ def test_short_input_and_sequential_options_keep_the_sequential_path(jfk):
     assert not speech_first.applies(SPEECH_FIRST, jfk)
     long = np.concatenate([jfk, silence(25)])
     assert speech_first.applies(SPEECH_FIRST, long)
-    assert not speech_first.applies(DecodeOptions(), long)
+    assert not speech_first.applies(dataclasses.replace(SPEECH_FIRST, speech_first=False), long)
     assert not speech_first.applies(dataclasses.replace(SPEECH_FIRST, batch_size=8), long)
     assert not speech_first.applies(dataclasses.replace(SPEECH_FIRST, vad_filter=True), long)
+
+
+def test_the_rest_of_a_window_after_whispers_last_timestamp_is_decoded_again_where_speech_is(tiny_whisper):
+    # Whisper closed its text at 23.2 s of a 24.6 s window ("...what you can do<|23.20|><|23.20|>"), and the
+    # VAD hears speech until 24.2 s: the last 1.4 s go to the decoder again (the words "for your country").
+    from whisper_cli.engine.windows import WindowResult
+    from whisper_cli.speech_windows import SpeechWindow
+
+    window = SpeechWindow(10 * SAMPLE_RATE, int(34.6 * SAMPLE_RATE))
+    speech_until = [(10 * SAMPLE_RATE, int(34.2 * SAMPLE_RATE))]
+    decoding = speech_first._Decoding(tiny_whisper, silence(40), speech_until, SPEECH_FIRST, "en")
+    begin = decoding.tokenizer.timestamp_begin
+    text = decoding.tokenizer.encode(" ask what you can do")
+    result = WindowResult([begin, *text, begin + 1160, begin + 1160], "", [], -0.2, 0.01, 0.0, 1.0)
+    assert decoding._rest(window, result) == SpeechWindow(int(33.2 * SAMPLE_RATE), window.end)
+    one_timestamp_ending = WindowResult([begin, *text, begin + 1160], "", [], -0.2, 0.01, 0.0, 1.0)  # stopped early too
+    assert decoding._rest(window, one_timestamp_ending) == SpeechWindow(int(33.2 * SAMPLE_RATE), window.end)
+    no_speech_after = speech_first._Decoding(tiny_whisper, silence(40), [(10 * SAMPLE_RATE, int(33.5 * SAMPLE_RATE))], SPEECH_FIRST, "en")
+    assert no_speech_after._rest(window, result) is None  # 0.3 s: the end of its last word
