@@ -51,6 +51,9 @@ DEFAULT_SELECTION = "wcli,wcli-novad,wcli-bs8,wct2,wct2-batched"
 
 def main() -> None:
     args = _parse_args()
+    if args.merge:
+        merge(args.merge)
+        return
     chosen = _select(args.contenders)
     if any(c.family == WCT2 for c in chosen):
         problem = cont.ensure_wct2(not args.no_install, _log)
@@ -94,6 +97,8 @@ def _parse_args() -> argparse.Namespace:
     parser.add_argument("--minutes", type=float, default=long_audio.TARGET_S / 60, help="length of each speech recording")
     parser.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)), help="CPU threads (default: every usable core)")
     parser.add_argument("--add-to", default=None, help="a JSON this script wrote: measure only the rows it lacks or failed")
+    parser.add_argument("--merge", nargs="+", type=Path, default=None,
+                        help="JSONs of runs made side by side: their rows and sessions into the first, and its table printed")
     parser.add_argument("--no-install", action="store_true", help="never pip-install whisper-ctranslate2")
     parser.add_argument("--no-warmup", action="store_true", help="skip the untimed run that puts the model in the page cache")
     parser.add_argument("--allow-unpinned", action="store_true", help="run even when installed versions differ from the pins")
@@ -190,6 +195,20 @@ def _new_result(args, setup, method, versions, clips, started) -> dict:
         "sessions": [],
         "rows": [],
     }
+
+
+def merge(paths: list[Path]) -> None:
+    """Runs made at the same time on the same machine (each row keeps its own load average) -> one result."""
+    result = _prior(str(paths[0]))
+    for path in paths[1:]:
+        other = _prior(str(path))
+        keys = {(r["recording"], r["id"]) for r in other["rows"] if r["status"] == "ok"}
+        result["rows"] = [r for r in result["rows"] if (r["recording"], r["id"]) not in keys] + other["rows"]
+        result["sessions"] += other["sessions"]
+    text = markdown(result)
+    paths[0].write_text(json.dumps(result, indent=1, ensure_ascii=False), encoding="utf-8")
+    paths[0].with_suffix(".md").write_text(text, encoding="utf-8")
+    sys.stdout.write(text)
 
 
 def _prior(path: str) -> dict:
