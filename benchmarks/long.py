@@ -36,17 +36,16 @@ RESULTS = HERE / "results" / "scratch"
 RUNS = HERE / "work" / "runs"
 
 CONTENDERS: tuple[Contender, ...] = (
-    # The default: from issue 13 on, speech first (VAD, then windows decoded in batches with fallback) for
-    # an input longer than one window; before it, sequential. Each whisper-cli row records its commit.
-    Contender("wcli", WHISPER_CLI, (), role="default"),
-    Contender("wcli-novad", WHISPER_CLI, ("--no-vad",)),  # sequential: the default before issue 13
+    Contender("wcli", WHISPER_CLI, (), role="default"),  # each whisper-cli row records its commit
+    Contender("wcli-novad", WHISPER_CLI, ("--no-vad",)),  # sequential, today's default spelled out
+    Contender("wcli-speech", WHISPER_CLI, ("--speech-first",)),  # VAD first, windows in batches with fallback
     Contender("wcli-bs8", WHISPER_CLI, ("--batch-size", "8")),  # faster-whisper's batched pipeline over VAD regions
     Contender("plain", PLAIN, ()),
     Contender("plain-bs8-vad", PLAIN, ("--batch-size", "8", "--vad")),
     Contender("wct2", WCT2, (), role="default"),
     Contender("wct2-batched", WCT2, ("--batched", "True")),  # batch 8, VAD forced on
 )
-DEFAULT_SELECTION = "wcli,wcli-novad,wcli-bs8,wct2,wct2-batched"
+DEFAULT_SELECTION = "wcli-novad,wcli-speech,wcli-bs8,wct2,wct2-batched"
 
 
 def main() -> None:
@@ -244,7 +243,7 @@ def markdown(result: dict) -> str:
     for name, info in result["recordings"].items():
         parts += [f"### {name}: {info['duration_s'] / 60:.1f} min, {100 * info.get('non_speech_share', 1):.0f}% non-speech", ""]
         parts += table([r for r in result["rows"] if r["recording"] == name]) + [""]
-    parts += ["### whisper-cli's default against sequential (`--no-vad`)", ""] + verdict(result["rows"]) + [""]
+    parts += ["### Speech first against sequential (`--no-vad`)", ""] + verdict(result["rows"]) + [""]
     return "\n".join(parts)
 
 
@@ -265,11 +264,11 @@ def table(rows: list[dict]) -> list[str]:
 
 
 def verdict(rows: list[dict]) -> list[str]:
-    """For each recording with a reference: is the default at least as accurate as sequential, with no more deletions?"""
-    lines = ["| recording | WER default | WER --no-vad | deleted (default / --no-vad) | at least as accurate |",
+    """For each recording with a reference: is speech first at least as accurate as sequential, with no more deletions?"""
+    lines = ["| recording | WER speech first | WER --no-vad | deleted (speech first / --no-vad) | at least as accurate |",
              "|---|---|---|---|---|"]
     for name in dict.fromkeys(r["recording"] for r in rows):
-        new = _ok_row(rows, name, "wcli")
+        new = _ok_row(rows, name, "wcli-speech")
         old = _ok_row(rows, name, "wcli-novad")
         if not (new and old and "wer" in new and "wer" in old):
             continue

@@ -43,8 +43,7 @@ def test_multilingual_transcribes_the_german_half_in_german(run_base, transcribe
 
 
 def test_without_multilingual_the_skipped_german_is_named_on_stderr_and_in_json(run_base, multilingual_mp3, tmp_path):
-    # --no-vad: the sequential loop is what skips a second language (speech first decodes every window).
-    result = run_base(multilingual_mp3, "-f", "json", "-o", tmp_path, "--no-vad")
+    result = run_base(multilingual_mp3, "-f", "json", "-o", tmp_path)
     document = json.loads((tmp_path / "multilingual.json").read_text())
     [(start, end)] = document["speech_without_text"]
     assert 28.5 <= start <= GERMAN_FROM_S and 54 <= end <= 56

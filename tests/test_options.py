@@ -150,7 +150,7 @@ def test_command_defaults_are_the_dataclass_defaults():
 
 def test_every_field_has_a_command_parameter_of_its_name():
     params = _command_params()
-    assert {f.name for f in fields(DecodeOptions)} - {"vad_parameters", "speech_first"} <= set(params)  # speech_first: --vad unset
+    assert {f.name for f in fields(DecodeOptions)} - {"vad_parameters"} <= set(params)
     assert {f"vad_{f.name}" for f in fields(VadOptions)} <= set(params)
     assert {f.name for f in fields(SubtitleLayout)} <= set(params)
 
@@ -345,8 +345,9 @@ def test_language_table_matches_faster_whispers_tokenizer():
         (DecodeOptions(hallucination_silence_threshold=2.0), "--hallucination-silence-threshold"),
         (DecodeOptions(language="de", language_detection_segments=3), "--detect-language-segments"),
         (DecodeOptions(language="de", language_detection_threshold=0.9), "--language-threshold"),
-        (DecodeOptions(vad_parameters=VadOptions(min_silence_duration_ms=500), speech_first=False), "--min-silence-ms"),
+        (DecodeOptions(vad_parameters=VadOptions(min_silence_duration_ms=500)), "--min-silence-ms"),
         (DecodeOptions(vad_filter=True, clip_timestamps=(0.0, 5.0)), "--clip-timestamps"),
+        (DecodeOptions(speech_first=True, batch_size=8), "--speech-first"),
         (DecodeOptions(clip_timestamps=(5.0, 2.0)), "--clip-timestamps"),
         (DecodeOptions(batch_size=2, clip_timestamps=(5.0,)), "--clip-timestamps"),
         (DecodeOptions(batch_size=2, clip_timestamps=(0.0, 45.0)), "--clip-timestamps"),

@@ -355,8 +355,11 @@ def transcribe(
     max_words_per_line: Annotated[Optional[int], typer.Option(min=1, metavar="WORDS", help="Words per line.", rich_help_panel=LAYOUT_PANEL)] = None,
     vad_filter: Annotated[
         Optional[bool],
-        typer.Option("--vad/--no-vad", help="Skip non-speech with Silero VAD. Default: on with --batch-size; else an input over 30 s is decoded speech first (VAD, then 30 s windows in batches). --no-vad: sequential.", rich_help_panel=VAD_PANEL),
+        typer.Option("--vad/--no-vad", help="Skip non-speech with Silero VAD. Default: on with --batch-size, else off.", rich_help_panel=VAD_PANEL),
     ] = None,
+    speech_first: Annotated[
+        bool, typer.Option("--speech-first", help="Over 30 s: VAD first, then speech windows 8 at a time with fallback.", rich_help_panel=VAD_PANEL)
+    ] = False,
     vad_threshold: Annotated[
         float, typer.Option("--vad-threshold", metavar="PROB", min=0.0, max=1.0, help="Speech probability above which VAD hears speech.", rich_help_panel=VAD_PANEL)
     ] = 0.5,

@@ -82,9 +82,7 @@ class DecodeOptions:
     hallucination_silence_threshold: Optional[float] = None  # seconds
     clip_timestamps: tuple[float, ...] = ()  # seconds: start,end,start,end...; a last start runs to the end
     vad_filter: bool = False
-    # An input longer than one window: VAD, then windows in batches (engine/speech_first.py). Not a flag of
-    # its own: on unless --vad or --no-vad is given (decode_options).
-    speech_first: bool = True
+    speech_first: bool = False  # an input longer than one window: VAD, then windows in batches (engine/speech_first.py)
     vad_parameters: VadOptions = VadOptions()
     language_detection_threshold: float = 0.5
     language_detection_segments: int = 1  # 30 s windows to try until one passes the threshold
@@ -129,6 +127,8 @@ class DecodeOptions:
             raise UsageError(self.language_detection_flag, "language detection is off when --language is given")
         if not (self.vad_filter or self.speech_first) and self.vad_parameters != VadOptions():
             raise UsageError(_changed_vad_flags(self.vad_parameters)[0], "has no effect without --vad")
+        if self.speech_first and (self.vad_filter or self.batch_size or self.clip_timestamps):
+            raise UsageError("--speech-first", "chooses its own windows: it cannot be combined with --vad, --batch-size or --clip-timestamps")
         if self.clip_timestamps and self.vad_filter:
             raise UsageError("--clip-timestamps", "cannot be combined with --vad (the clips already choose what to decode)")
         _check_clips(self.clip_timestamps, batched=bool(self.batch_size))
@@ -272,9 +272,6 @@ def decode_options(params: Mapping[str, Any]) -> DecodeOptions:
     values["vad_parameters"] = VadOptions(
         **{name: params[f"vad_{name}"] for name in vad_names if f"vad_{name}" in params}
     )
-    # Neither --vad nor --no-vad: an input longer than one window goes speech first (issue 13), unless
-    # --batch-size or clips choose the windows; --no-vad is the sequential loop, --vad faster-whisper's VAD.
-    values["speech_first"] = values.get("vad_filter") is None and not values.get("batch_size") and not values["clip_timestamps"]
     if values.get("vad_filter") is None:
         # As faster-whisper's BatchedInferencePipeline: VAD picks the windows, unless clips do.
         values["vad_filter"] = bool(values.get("batch_size")) and not values["clip_timestamps"]
