@@ -67,7 +67,8 @@ def main() -> None:
     result = _prior(args.add_to) if args.add_to else _new_result(args, setup, method, versions, clips, started)
     result["sessions"].append({"started": started, "command": _command(), "load_before": list(os.getloadavg())})
     done = {(r["recording"], r["id"]) for r in result["rows"] if r["status"] == "ok"}
-    stem = Path(args.add_to).with_suffix("") if args.add_to else RESULTS / f"long-{started}-{args.model}"
+    # The model's name goes in with "." as "-": Path.with_suffix would take "tiny.en"'s ".en" for a suffix.
+    stem = Path(args.add_to).with_suffix("") if args.add_to else RESULTS / f"long-{started}-{args.model.replace('.', '-')}"
     stem.parent.mkdir(parents=True, exist_ok=True)
     if not args.no_warmup:
         _warm_up(setup, chosen, args, RUNS / started / "warmup", method)
