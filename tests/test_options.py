@@ -25,7 +25,7 @@ from whisper_cli.options import (
 )
 from whisper_cli.writers import OutputFormat, SubtitleLayout
 
-OURS = {"batch_size", "split_stereo", "carry_initial_prompt", "diarize"}  # fields that are not transcribe() parameters
+OURS = {"speech_first", "batch_size", "split_stereo", "carry_initial_prompt", "diarize"}  # fields that are not transcribe() parameters
 # transcribe() parameters deliberately left at faster-whisper's defaults (neither peer exposes them); a new one
 # in an upgrade shows up here.
 NOT_EXPOSED = {"log_progress", "without_timestamps", "max_initial_timestamp", "max_new_tokens", "chunk_length"}
@@ -347,6 +347,7 @@ def test_language_table_matches_faster_whispers_tokenizer():
         (DecodeOptions(language="de", language_detection_threshold=0.9), "--language-threshold"),
         (DecodeOptions(vad_parameters=VadOptions(min_silence_duration_ms=500)), "--min-silence-ms"),
         (DecodeOptions(vad_filter=True, clip_timestamps=(0.0, 5.0)), "--clip-timestamps"),
+        (DecodeOptions(speech_first=True, batch_size=8), "--speech-first"),
         (DecodeOptions(clip_timestamps=(5.0, 2.0)), "--clip-timestamps"),
         (DecodeOptions(batch_size=2, clip_timestamps=(5.0,)), "--clip-timestamps"),
         (DecodeOptions(batch_size=2, clip_timestamps=(0.0, 45.0)), "--clip-timestamps"),

@@ -370,6 +370,9 @@ def transcribe(
         Optional[bool],
         typer.Option("--vad/--no-vad", help="Skip non-speech with Silero VAD. Default: on with --batch-size, else off.", rich_help_panel=VAD_PANEL),
     ] = None,
+    speech_first: Annotated[
+        bool, typer.Option("--speech-first", help="Over 30 s: VAD first, then speech windows 8 at a time with fallback.", rich_help_panel=VAD_PANEL)
+    ] = False,
     vad_threshold: Annotated[
         float, typer.Option("--vad-threshold", metavar="PROB", min=0.0, max=1.0, help="Speech probability above which VAD hears speech.", rich_help_panel=VAD_PANEL)
     ] = 0.5,

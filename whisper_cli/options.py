@@ -46,7 +46,7 @@ VAD_FLAGS = {
 }
 
 # Ours, not transcribe() parameters: the engine does them (see DecodeOptions).
-_NOT_ENGINE_KWARGS = ("batch_size", "split_stereo", "carry_initial_prompt", "diarize")
+_NOT_ENGINE_KWARGS = ("speech_first", "batch_size", "split_stereo", "carry_initial_prompt", "diarize")
 # faster-whisper's (and openai-whisper's) defaults: punctuation merged into the next / previous word.
 PREPEND_PUNCTUATIONS = "\"'“¿([{-"
 APPEND_PUNCTUATIONS = "\"'.。,，!！?？:：”)]}、"
@@ -82,6 +82,7 @@ class DecodeOptions:
     hallucination_silence_threshold: Optional[float] = None  # seconds
     clip_timestamps: tuple[float, ...] = ()  # seconds: start,end,start,end...; a last start runs to the end
     vad_filter: bool = False
+    speech_first: bool = False  # an input longer than one window: VAD, then windows in batches (engine/speech_first.py)
     vad_parameters: VadOptions = VadOptions()
     language_detection_threshold: float = 0.5
     language_detection_segments: int = 1  # 30 s windows to try until one passes the threshold
@@ -124,8 +125,10 @@ class DecodeOptions:
         self._check_new_controls()
         if self.language is not None and self.language_detection_flag:
             raise UsageError(self.language_detection_flag, "language detection is off when --language is given")
-        if not self.vad_filter and self.vad_parameters != VadOptions():
+        if not (self.vad_filter or self.speech_first) and self.vad_parameters != VadOptions():
             raise UsageError(_changed_vad_flags(self.vad_parameters)[0], "has no effect without --vad")
+        if self.speech_first and (self.vad_filter or self.batch_size or self.clip_timestamps):
+            raise UsageError("--speech-first", "chooses its own windows: it cannot be combined with --vad, --batch-size or --clip-timestamps")
         if self.clip_timestamps and self.vad_filter:
             raise UsageError("--clip-timestamps", "cannot be combined with --vad (the clips already choose what to decode)")
         _check_clips(self.clip_timestamps, batched=bool(self.batch_size))

@@ -6,6 +6,7 @@ import dataclasses
 from typing import TYPE_CHECKING, Optional
 
 from .device import DeviceChoice, probe, usable_cpu_cores
+from ..cpu_isa import choose_cpu_isa
 from ..errors import ModelError
 from ..models import ResolvedModel, resolve_model
 from ..options import DecodeOptions
@@ -90,6 +91,7 @@ def get_whisper(
 
     num_workers > 1 lets that many threads decode with the model at once, each on cpu_threads threads.
     """
+    choose_cpu_isa()  # before ctranslate2 is first imported (by probe): it reads the variable once
     resolved = resolve_model(model_size, offline=offline, show_progress=show_progress)
     choice = probe(device, compute_type, check_model=resolved.path)
     threads = cpu_threads or usable_cpu_cores()

@@ -17,6 +17,7 @@ from ..options import DecodeOptions
 from ..quality import checked
 from ..stereo import CHANNEL_NAMES, LEFT, RIGHT, merge_channels, same_channels
 from ..transcript import Segment, TranscriptInfo, Word
+from . import speech_first
 
 if TYPE_CHECKING:  # pragma: no cover
     from .model import Whisper
@@ -97,6 +98,9 @@ def transcribe(
         segments, raw_info = _stereo(whisper, audio, options, notes)
     elif options.split_stereo:
         raise ValueError("split_stereo needs (left, right) samples, as load_audio(..., split_stereo=True) gives")
+    elif speech_first.applies(options, audio):
+        raw_segments, raw_info = speech_first.transcribe_speech_first(whisper, audio, options, notes.append)
+        segments = checked(raw_segments, notes.append)
     else:
         raw_segments, raw_info, prompts = _transcribe_channel(whisper, audio, options)
         segments = checked(_convert_segments(raw_segments, _window_language(prompts, options)), notes.append)

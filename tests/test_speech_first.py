@@ -1,0 +1,115 @@
+"""Speech first (engine/speech_first.py) on real audio with the real tiny.en model: inputs of 40-70 s."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+
+import numpy as np
+import pytest
+
+from whisper_cli.audio import SAMPLE_RATE, load_audio
+from whisper_cli.engine import speech_first
+from whisper_cli.options import DecodeOptions
+
+SPEECH_FIRST = dataclasses.replace(DecodeOptions(), speech_first=True)
+
+
+def words(text: str) -> list[str]:
+    return re.sub(r"[^a-z' ]", " ", text.lower()).split()
+
+
+def silence(seconds: float) -> np.ndarray:
+    return np.zeros(int(seconds * SAMPLE_RATE), np.float32)
+
+
+@pytest.fixture(scope="module")
+def jfk(shared_samples):
+    return load_audio(str(shared_samples / "jfk.flac"))
+
+
+def transcribe(whisper, audio, options=SPEECH_FIRST):
+    stream = whisper(audio, options)
+    segments = list(stream.segments)
+    return segments, stream.take_notes(), stream.info
+
+
+def test_long_silences_give_the_same_words_as_sequential(tiny_whisper, jfk):
+    audio = np.concatenate([silence(8), jfk, silence(25), jfk, silence(6)])
+    segments, _, info = transcribe(tiny_whisper, audio)
+    sequential, _, _ = transcribe(tiny_whisper, audio, DecodeOptions())
+    assert words(" ".join(s.text for s in segments)) == words(" ".join(s.text for s in sequential))
+    assert words(" ".join(s.text for s in segments)).count("country") == 4
+    assert info.duration == pytest.approx(len(audio) / SAMPLE_RATE)
+
+
+def test_word_at_a_window_cut_is_transcribed_once(tiny_whisper, jfk):
+    # Four readings 0.9 s apart (> 2 pads, so each is its own region): no 30 s window holds them all, so a
+    # window ends between two readings, right after one's last word ("country").
+    gap = silence(0.9)
+    audio = np.concatenate([jfk, gap, jfk, gap, jfk, gap, jfk])
+    windows, _ = speech_first.plan(audio, SPEECH_FIRST)
+    assert len(windows) >= 2
+    segments, _, _ = transcribe(tiny_whisper, audio)
+    heard = words(" ".join(s.text for s in segments))
+    assert heard.count("country") == 8 and heard.count("americans") == 4
+
+
+def test_timestamps_are_monotonic_inside_the_file_and_stream_in_order(tiny_whisper, jfk):
+    audio = np.concatenate([silence(3), jfk, silence(12), jfk, silence(1.5), jfk, silence(4)])
+    segments, _, _ = transcribe(tiny_whisper, audio, dataclasses.replace(SPEECH_FIRST, word_timestamps=True))
+    duration = len(audio) / SAMPLE_RATE
+    assert [s.id for s in segments] == list(range(len(segments)))
+    assert all(0 <= s.start <= s.end <= duration for s in segments)
+    assert all(a.start <= b.start and a.end <= b.end + 0.01 for a, b in zip(segments, segments[1:]))
+    for segment in segments:
+        assert segment.words and all(segment.start - 0.05 <= w.start <= w.end <= segment.end + 0.05 for w in segment.words)
+    first_start = segments[0].start
+    assert 2.5 <= first_start <= 4.0  # mapped back to the file's time: the speech starts at 3 s
+
+
+def test_a_window_that_fails_the_checks_falls_back_to_higher_temperatures(tiny_whisper, jfk):
+    # No text can have an average log-probability above 0: every window fails, every temperature is tried,
+    # and the most probable result is kept with the last temperature tried.
+    audio = np.concatenate([jfk, silence(25), jfk])
+    failing = dataclasses.replace(SPEECH_FIRST, log_prob_threshold=0.0, no_speech_threshold=None)
+    segments, _, _ = transcribe(tiny_whisper, audio, failing)
+    assert segments and {s.temperature for s in segments} == {failing.temperature[-1]}
+    passing, _, _ = transcribe(tiny_whisper, audio)
+    assert {s.temperature for s in passing} == {0.0}
+
+
+def test_digital_silence_gives_no_text_and_a_note_without_decoding(tiny_whisper, monkeypatch):
+    decoded = []
+    monkeypatch.setattr(speech_first._Decoding, "_decode", lambda self, windows: decoded.append(windows))
+    segments, notes, _ = transcribe(tiny_whisper, silence(70))
+    assert segments == [] and decoded == []
+    assert speech_first.NO_SPEECH_NOTE in notes
+
+
+def test_short_input_and_sequential_options_keep_the_sequential_path(jfk):
+    assert not speech_first.applies(SPEECH_FIRST, jfk)
+    long = np.concatenate([jfk, silence(25)])
+    assert speech_first.applies(SPEECH_FIRST, long)
+    assert not speech_first.applies(dataclasses.replace(SPEECH_FIRST, speech_first=False), long)
+    assert not speech_first.applies(dataclasses.replace(SPEECH_FIRST, batch_size=8), long)
+    assert not speech_first.applies(dataclasses.replace(SPEECH_FIRST, vad_filter=True), long)
+
+
+def test_the_rest_of_a_window_after_whispers_last_timestamp_is_decoded_again_where_speech_is(tiny_whisper):
+    # Whisper closed its text at 23.2 s of a 24.6 s window ("...what you can do<|23.20|><|23.20|>"), and the
+    # VAD hears speech until 24.2 s: the last 1.4 s go to the decoder again (the words "for your country").
+    from whisper_cli.engine.windows import WindowResult
+    from whisper_cli.speech_windows import SpeechWindow
+
+    window = SpeechWindow(10 * SAMPLE_RATE, int(34.6 * SAMPLE_RATE))
+    speech_until = [(10 * SAMPLE_RATE, int(34.2 * SAMPLE_RATE))]
+    decoding = speech_first._Decoding(tiny_whisper, silence(40), speech_until, SPEECH_FIRST, "en")
+    begin = decoding.tokenizer.timestamp_begin
+    text = decoding.tokenizer.encode(" ask what you can do")
+    result = WindowResult([begin, *text, begin + 1160, begin + 1160], "", [], -0.2, 0.01, 0.0, 1.0)
+    assert decoding._rest(window, result) == SpeechWindow(int(33.2 * SAMPLE_RATE), window.end)
+    one_timestamp_ending = WindowResult([begin, *text, begin + 1160], "", [], -0.2, 0.01, 0.0, 1.0)  # stopped early too
+    assert decoding._rest(window, one_timestamp_ending) == SpeechWindow(int(33.2 * SAMPLE_RATE), window.end)
+    no_speech_after = speech_first._Decoding(tiny_whisper, silence(40), [(10 * SAMPLE_RATE, int(33.5 * SAMPLE_RATE))], SPEECH_FIRST, "en")
+    assert no_speech_after._rest(window, result) is None  # 0.3 s: the end of its last word
