@@ -22,7 +22,7 @@ from .audio_raw import RawEncoding, raw_format
 from .progress import LogFormat
 from .stdout_guard import GuardedStdout
 from .usage_errors import describe as describe_usage_error
-from .writers import OutputFormat
+from .writers import WRITERS, OutputFormat
 
 MODEL_PANEL = "Model and device"
 OUTPUT_PANEL = "Output"
@@ -39,6 +39,11 @@ def _exit_codes_help() -> str:
 
 
 EPILOG = "Exit codes:\n\n" + _exit_codes_help() + "\n\nInputs and resuming:\n\n" + inputs_help() + "\n\n" + resume_help()
+
+
+def format_list() -> str:
+    """The formats for --help, from each writer's description."""
+    return ", ".join(f"{fmt.value} ({writer.description})" for fmt, writer in WRITERS.items())
 
 
 def parse_formats(values: list[str]) -> tuple[OutputFormat, ...]:
@@ -94,7 +99,7 @@ def transcribe(
         typer.Option(
             "--format", "-f",
             metavar="FORMATS",
-            help="txt, srt, vtt, tsv, json, jsonl or all; several with commas (needs --output-dir).",
+            help=f"{format_list()} or all; several with commas (needs --output-dir).",
             rich_help_panel=OUTPUT_PANEL,
         ),
     ] = ["txt"],
