@@ -12,7 +12,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from .options import APPEND_PUNCTUATIONS, PREPEND_PUNCTUATIONS, parse_threshold
+from .options import DecodeOptions, parse_threshold
 
 LANGUAGE_PANEL = "Language and task"
 DECODE_PANEL = "Decoding"
@@ -20,6 +20,8 @@ FALLBACK_PANEL = "Fallback and quality"
 WORDS_PANEL = "Word timestamps"
 LAYOUT_PANEL = "Subtitle layout (srt, vtt)"
 VAD_PANEL = "VAD, batching and stereo"
+# Each control's default is its field's default, written once (in DecodeOptions and quality.py).
+DECODE_DEFAULTS = DecodeOptions()
 
 
 class Task(str, Enum):
@@ -46,14 +48,14 @@ def decoding_controls(
             help="Detect the language over up to N 30 s windows: the first one surer than --language-threshold wins, else a vote.",
             rich_help_panel=LANGUAGE_PANEL,
         ),
-    ] = 1,
+    ] = DECODE_DEFAULTS.language_detection_segments,
     language_detection_threshold: Annotated[
         float,
         typer.Option(
             "--language-threshold", metavar="PROB", min=0.0, max=1.0, help="How sure of its language a window must be to end the detection.",
             rich_help_panel=LANGUAGE_PANEL,
         ),
-    ] = 0.5,
+    ] = DECODE_DEFAULTS.language_detection_threshold,
     multilingual: Annotated[
         bool,
         typer.Option(
@@ -62,16 +64,16 @@ def decoding_controls(
             rich_help_panel=LANGUAGE_PANEL,
         ),
     ] = False,
-    beam_size: Annotated[int, typer.Option(metavar="N", min=1, help="Beam width at temperature 0.", rich_help_panel=DECODE_PANEL)] = 5,
-    best_of: Annotated[int, typer.Option(metavar="N", min=1, help="Candidates sampled at a temperature above 0.", rich_help_panel=DECODE_PANEL)] = 5,
-    patience: Annotated[float, typer.Option(metavar="FACTOR", min=0.0, help="Beam search patience factor.", rich_help_panel=DECODE_PANEL)] = 1.0,
-    length_penalty: Annotated[float, typer.Option(metavar="FACTOR", help="Exponential length penalty of beam search.", rich_help_panel=DECODE_PANEL)] = 1.0,
+    beam_size: Annotated[int, typer.Option(metavar="N", min=1, help="Beam width at temperature 0.", rich_help_panel=DECODE_PANEL)] = DECODE_DEFAULTS.beam_size,
+    best_of: Annotated[int, typer.Option(metavar="N", min=1, help="Candidates sampled at a temperature above 0.", rich_help_panel=DECODE_PANEL)] = DECODE_DEFAULTS.best_of,
+    patience: Annotated[float, typer.Option(metavar="FACTOR", min=0.0, help="Beam search patience factor.", rich_help_panel=DECODE_PANEL)] = DECODE_DEFAULTS.patience,
+    length_penalty: Annotated[float, typer.Option(metavar="FACTOR", help="Exponential length penalty of beam search.", rich_help_panel=DECODE_PANEL)] = DECODE_DEFAULTS.length_penalty,
     repetition_penalty: Annotated[
         float, typer.Option(metavar="FACTOR", min=0.0, help="Above 1 penalises tokens already generated.", rich_help_panel=DECODE_PANEL)
-    ] = 1.0,
+    ] = DECODE_DEFAULTS.repetition_penalty,
     no_repeat_ngram_size: Annotated[
         int, typer.Option(min=0, metavar="N", help="Never repeat a sequence of N tokens; 0 = off.", rich_help_panel=DECODE_PANEL)
-    ] = 0,
+    ] = DECODE_DEFAULTS.no_repeat_ngram_size,
     initial_prompt: Annotated[
         Optional[str], typer.Option(metavar="TEXT", help="Text that primes the first window: names, spelling, punctuation style.", rich_help_panel=DECODE_PANEL)
     ] = None,
@@ -122,14 +124,14 @@ def decoding_controls(
             parser=parse_threshold, metavar="RATIO|none", help="Retry a window whose text compresses better than this (repetitive).",
             rich_help_panel=FALLBACK_PANEL,
         ),
-    ] = 2.4,
+    ] = DECODE_DEFAULTS.compression_ratio_threshold,
     log_prob_threshold: Annotated[
         Optional[float],
         typer.Option(
             parser=parse_threshold, metavar="LOGPROB|none", help="Retry a window whose average token log probability is lower.",
             rich_help_panel=FALLBACK_PANEL,
         ),
-    ] = -1.0,
+    ] = DECODE_DEFAULTS.log_prob_threshold,
     no_speech_threshold: Annotated[
         Optional[float],
         typer.Option(
@@ -137,7 +139,7 @@ def decoding_controls(
             help="Skip a window as silence above this no-speech probability (if its log probability is low too).",
             rich_help_panel=FALLBACK_PANEL,
         ),
-    ] = 0.6,
+    ] = DECODE_DEFAULTS.no_speech_threshold,
     condition_on_previous_text: Annotated[
         bool,
         typer.Option(
@@ -152,7 +154,7 @@ def decoding_controls(
             help="A window that needed a temperature above T prompts the next one with no previous text.",
             rich_help_panel=FALLBACK_PANEL,
         ),
-    ] = 0.5,
+    ] = DECODE_DEFAULTS.prompt_reset_on_temperature,
     hallucination_silence_threshold: Annotated[
         Optional[float],
         typer.Option(
@@ -170,11 +172,11 @@ def decoding_controls(
     prepend_punctuations: Annotated[
         str,
         typer.Option(metavar="CHARS", help="Punctuation joined to the word after it.", rich_help_panel=WORDS_PANEL),
-    ] = PREPEND_PUNCTUATIONS,
+    ] = DECODE_DEFAULTS.prepend_punctuations,
     append_punctuations: Annotated[
         str,
         typer.Option(metavar="CHARS", help="Punctuation joined to the word before it.", rich_help_panel=WORDS_PANEL),
-    ] = APPEND_PUNCTUATIONS,
+    ] = DECODE_DEFAULTS.append_punctuations,
     max_line_width: Annotated[
         Optional[int], typer.Option(min=1, metavar="CHARS", help="Break lines at words within this many characters.", rich_help_panel=LAYOUT_PANEL)
     ] = None,
@@ -188,27 +190,27 @@ def decoding_controls(
     ] = None,
     vad_threshold: Annotated[
         float, typer.Option("--vad-threshold", metavar="PROB", min=0.0, max=1.0, help="Speech probability above which VAD hears speech.", rich_help_panel=VAD_PANEL)
-    ] = 0.5,
+    ] = DECODE_DEFAULTS.vad_parameters.threshold,
     vad_min_speech_duration_ms: Annotated[
         int, typer.Option("--min-speech-ms", metavar="MS", min=0, help="Drop speech chunks shorter than this (ms).", rich_help_panel=VAD_PANEL)
-    ] = 0,
+    ] = DECODE_DEFAULTS.vad_parameters.min_speech_duration_ms,
     vad_min_silence_duration_ms: Annotated[
         int, typer.Option("--min-silence-ms", metavar="MS", min=0, help="Silence that ends a speech chunk (ms).", rich_help_panel=VAD_PANEL)
-    ] = 2000,
+    ] = DECODE_DEFAULTS.vad_parameters.min_silence_duration_ms,
     vad_speech_pad_ms: Annotated[
         int, typer.Option("--speech-pad-ms", metavar="MS", min=0, help="Audio kept on each side of speech (ms).", rich_help_panel=VAD_PANEL)
-    ] = 400,
+    ] = DECODE_DEFAULTS.vad_parameters.speech_pad_ms,
     vad_max_speech_duration_s: Annotated[
         float,
         typer.Option("--max-speech-s", metavar="SECONDS", min=0.0, help="Split speech chunks longer than this (s).", rich_help_panel=VAD_PANEL),
-    ] = float("inf"),
+    ] = DECODE_DEFAULTS.vad_parameters.max_speech_duration_s,
     batch_size: Annotated[
         int,
         typer.Option(
             min=0, metavar="N", help="0 decodes sequentially; N > 0 decodes N windows of a file at once (faster on a GPU).",
             rich_help_panel=VAD_PANEL,
         ),
-    ] = 0,
+    ] = DECODE_DEFAULTS.batch_size,
     split_stereo: Annotated[
         bool,
         typer.Option(
