@@ -17,7 +17,7 @@ from typing import Any, Iterable, Mapping, Optional
 from .errors import UsageError
 from .languages import LANGUAGES, language_code, language_name
 from .formats import OutputFormat, SubtitleLayout
-from .quality import MAX_COMPRESSION_RATIO, MAX_NO_SPEECH_PROB, MIN_AVG_LOGPROB
+from .thresholds import MAX_COMPRESSION_RATIO, MAX_NO_SPEECH_PROB, MIN_AVG_LOGPROB
 
 DEFAULT_TEMPERATURES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
 DEFAULT_TEMPERATURE_INCREMENT = 0.2  # as openai-whisper's --temperature_increment_on_fallback
