@@ -17,6 +17,7 @@ from typing import Any, Iterable, Mapping, Optional
 from .errors import UsageError
 from .languages import LANGUAGES, language_code, language_name
 from .formats import OutputFormat, SubtitleLayout
+from .thresholds import MAX_COMPRESSION_RATIO, MAX_NO_SPEECH_PROB, MIN_AVG_LOGPROB
 
 DEFAULT_TEMPERATURES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
 DEFAULT_TEMPERATURE_INCREMENT = 0.2  # as openai-whisper's --temperature_increment_on_fallback
@@ -65,9 +66,9 @@ class DecodeOptions:
     repetition_penalty: float = 1.0
     no_repeat_ngram_size: int = 0
     temperature: tuple[float, ...] = DEFAULT_TEMPERATURES  # tried in turn while a window fails the thresholds
-    compression_ratio_threshold: Optional[float] = 2.4
-    log_prob_threshold: Optional[float] = -1.0
-    no_speech_threshold: Optional[float] = 0.6
+    compression_ratio_threshold: Optional[float] = MAX_COMPRESSION_RATIO
+    log_prob_threshold: Optional[float] = MIN_AVG_LOGPROB
+    no_speech_threshold: Optional[float] = MAX_NO_SPEECH_PROB
     condition_on_previous_text: bool = True
     prompt_reset_on_temperature: float = 0.5  # a window decoded above this temperature prompts the next with nothing
     initial_prompt: Optional[str] = None

@@ -17,9 +17,7 @@ from .transcript import Segment, Word
 # A segment is suspect when any score crosses these; they are the thresholds at which Whisper itself
 # retries a window at a higher temperature (compression ratio, log probability) or calls it silence
 # (no-speech probability), so a suspect segment is one that stayed bad whatever decoding did.
-MAX_COMPRESSION_RATIO = 2.4  # gzip ratio of the text: high means repetitive text
-MIN_AVG_LOGPROB = -1.0  # mean log probability of the tokens: low means the model was guessing
-MAX_NO_SPEECH_PROB = 0.6  # the model's own probability that the window holds no speech
+from .thresholds import MAX_COMPRESSION_RATIO, MAX_NO_SPEECH_PROB, MIN_AVG_LOGPROB
 
 # The repetition guard collapses a phrase repeated at least this many times in a row ...
 MIN_REPEATS = 5
