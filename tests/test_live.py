@@ -189,6 +189,7 @@ def test_malformed_stream_is_one_error_line_and_exit_1():
     (["--partials"], "error: --partials: needs --live"),
     (["--live", "--partials"], 'error: --partials: needs -f jsonl (provisional lines are JSON objects with "final": false)'),
     (["--live", "a.wav", "b.wav"], "error: --live: reads one stream (- or a FIFO)"),
+    (["--live", "--diarize"], "error: --diarize: needs the whole recording to find its speakers; --live has no end to wait for"),
 ])
 def test_live_usage_errors_exit_2(args, line):
     done = subprocess.run([transcribe_exe(), "--model", "tiny.en", *args], capture_output=True, text=True, env=ENV, timeout=300, stdin=subprocess.DEVNULL)

@@ -61,6 +61,8 @@ def check_live_usage(config: LiveConfig, inputs: tuple[str, ...]) -> None:
         raise UsageError("--partials", "needs -f jsonl (provisional lines are JSON objects with \"final\": false)")
     if config.decode.split_stereo or config.decode.batch_size or config.decode.clip_timestamps:
         raise UsageError("--live", "cannot be combined with --split-stereo, --batch-size or --clip-timestamps")
+    if config.decode.diarize:
+        raise UsageError("--diarize", "needs the whole recording to find its speakers; --live has no end to wait for")
 
 
 def live_settings(decode: DecodeOptions) -> LiveSettings:

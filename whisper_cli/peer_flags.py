@@ -90,12 +90,12 @@ REFUSED: dict[str, tuple[str, str]] = {
     "--verbose": (BOTH, "the peers print segments with it; whisper-cli writes the transcript to stdout without -o, "
                   "and --quiet silences stderr"),
     "--fp16": (OW, "use --compute-type float16 or float32"),
-    "--device_index": (WCT2, "not supported; choose the GPU with CUDA_VISIBLE_DEVICES"),
+    "--device_index": (WCT2, "use --device cuda --device-index 0,1,... (one worker per GPU listed)"),
     "--pretty_json": (WCT2, "not needed: whisper-cli's JSON is always indented"),
     "--print_colors": (WCT2, "not supported"),
     **dict.fromkeys(
         ("--hf_token", "--speaker_name", "--speaker_num"),
-        (WCT2, "diarization is not supported; --split-stereo labels the two channels of a call"),
+        (WCT2, "--diarize labels speakers offline, with no token; it finds the number of speakers itself"),
     ),
     **dict.fromkeys(
         ("--live_transcribe", "--live_volume_threshold", "--live_input_device", "--live_input_device_sample_rate"),
