@@ -1,0 +1,213 @@
+"""--workers and --executor ray (issue 16): files per second, wall time and peak RSS of the whole process tree.
+
+    unshare -n sh -c 'ip link set lo up && .venv/bin/python benchmarks/workers.py'
+
+One run measures two workloads, a folder of 10 short clips (the real recordings of ../shared/samples and
+samples/, plus five espeak-ng clips of workloads.py) and 2 long recordings (long_audio.py, cut to about 90 s so
+the run stays short), each with three settings, tiny.en, `--no-pack` (Ray does not pack, so all three do the
+same work), `-o` to a fresh folder per run, after one warm-up run:
+
+- local `--workers 1 --cpu-threads 2` and local `--workers 2 --cpu-threads 1`;
+- `--executor ray --workers 2 --cpu-threads 1` on a two-node local Ray cluster (one CPU per node) started as
+  tests/ray_cluster.py does. It must run inside a network namespace with only loopback (`unshare -n`), so Ray's
+  traffic stays on loopback.
+
+Peak RSS is the largest sum of VmRSS over the driver's process tree plus Ray's actor processes (`ray::`),
+polled every 0.1 s: Ray's own daemons (GCS, raylet) are left out, and pages shared between processes count once
+per process. The driver's CPU time (from wait4) per file is the driver's per-file cost, for the README's scaling
+estimate. Writes benchmarks/results/workers-<UTC stamp>.json and prints a markdown table.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))  # run as a script from anywhere: the sibling modules import by name
+sys.path.insert(0, str(HERE.parent / "tests"))
+
+import long_audio  # noqa: E402
+import ray_cluster  # noqa: E402
+import workloads as wl  # noqa: E402
+from run import _cpu_model  # noqa: E402
+
+BIN = Path(sys.executable).parent
+ROOT = HERE.parent
+RESULTS = HERE / "results"
+REAL_CLIPS = (wl.DEFAULT_SAMPLES / "jfk.flac", wl.DEFAULT_SAMPLES / "hotwords.mp3",
+              wl.DEFAULT_SAMPLES / "stereo_diarization.wav", ROOT / "samples" / "forecast.ogg",
+              ROOT / "samples" / "hello.flac")
+ESPEAK_CLIPS = 5  # the first English clips of workloads.clip_folder
+LONG_RECORDINGS = ("talk", "real")
+LONG_S = 90.0  # each long recording: short enough for one run on a busy machine
+POLL_S = 0.1
+TIMEOUT_S = 1800
+SETTINGS = (
+    ("workers 1 x 2 threads", ("--workers", "1", "--cpu-threads", "2"), False),
+    ("workers 2 x 1 thread", ("--workers", "2", "--cpu-threads", "1"), False),
+    ("ray 2 nodes x 1 thread", ("--executor", "ray", "--workers", "2", "--cpu-threads", "1"), True),
+)
+RAY_OVERHEAD_TARGET = 0.05  # of the local --workers 2 wall time
+
+
+def clip_folder(into: Path) -> Path:
+    folder = into / "clips"
+    folder.mkdir()
+    for path in REAL_CLIPS:
+        shutil.copy(path, folder / path.name)
+    made = [c for c in wl.clip_folder(True, wl.DEFAULT_SAMPLES).clips if c.language == "en" and c.stem != "jfk"]
+    for clip in made[:ESPEAK_CLIPS]:
+        shutil.copy(clip.path, folder / clip.path.name)
+    return folder
+
+
+def long_folder(into: Path) -> Path:
+    folder = into / "long"
+    folder.mkdir()
+    for name in LONG_RECORDINGS:
+        clip = long_audio.recording(name, LONG_S)
+        shutil.copy(clip.path, folder / clip.path.name)
+    return folder
+
+
+def _tree_rss_kb(root: int) -> int:
+    """VmRSS summed over root's descendants and Ray's actor processes."""
+    parents, rss, ray_workers = {}, {}, set()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            status = (entry / "status").read_text()
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        pid = int(entry.name)
+        parents[pid] = int(stat.rsplit(")", 1)[1].split()[1])
+        rss[pid] = next((int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:")), 0)
+        if cmdline.startswith(b"ray::") and not cmdline.startswith(b"ray::IDLE"):
+            ray_workers.add(pid)
+    total = 0
+    for pid in rss:
+        walk = pid
+        while walk not in (root, 0, 1) and walk in parents:
+            walk = parents[walk]
+        if walk == root or pid in ray_workers:
+            total += rss[pid]
+    return total
+
+
+def timed(argv: list[str], env: dict, log: Path) -> dict:
+    """Run one CLI invocation: wall time, peak tree RSS, the driver's CPU seconds, exit status."""
+    load = os.getloadavg()
+    with open(log, "wb") as err:
+        start = time.perf_counter()
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err, env=env)
+        peak_kb, status, usage = 0, None, None
+        deadline = start + TIMEOUT_S
+        while status is None:
+            peak_kb = max(peak_kb, _tree_rss_kb(proc.pid))
+            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+            if pid == 0:
+                status = None
+                if time.perf_counter() > deadline:
+                    proc.kill()
+                time.sleep(POLL_S)
+        wall = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return {"wall_s": round(wall, 2), "peak_rss_mb": round(peak_kb * 1024 / 1e6, 1), "rc": proc.returncode,
+            "driver_cpu_s": round(usage.ru_utime + usage.ru_stime, 2), "load_before": [round(x, 2) for x in load]}
+
+
+def run_row(workload: str, folder: Path, setting: tuple, work: Path, env: dict) -> dict:
+    name, flags, _ = setting
+    out = Path(tempfile.mkdtemp(prefix="out-", dir=work))
+    argv = [str(BIN / "transcribe"), str(folder), "-o", str(out), "--model", "tiny.en", "--no-pack", *flags]
+    files = len([p for p in folder.iterdir() if p.is_file()])
+    row = {"workload": workload, "setting": name, "argv": argv[1:], "files": files,
+           **timed(argv, env, work / f"{workload}-{name.replace(' ', '_')}.log")}
+    row["files_per_s"] = round(files / row["wall_s"], 3)
+    row["outputs"] = len([p for p in out.rglob("*.txt")])
+    print(f"{workload:6} {name:24} {row['wall_s']:7.1f} s rc={row['rc']} load {row['load_before'][0]}", file=sys.stderr)
+    return row
+
+
+def targets(rows: list[dict]) -> list[dict]:
+    found = {(r["workload"], r["setting"]): r for r in rows}
+    checks = []
+    for workload in ("clips", "long"):
+        one, two, ray = (found.get((workload, s[0])) for s in SETTINGS)
+        overhead = (ray["wall_s"] - two["wall_s"]) / two["wall_s"]
+        checks.append({"workload": workload, "target": "ray overhead <= 5% of local --workers 2 wall",
+                       "measured": f"{overhead:+.1%}", "met": overhead <= RAY_OVERHEAD_TARGET})
+        if workload == "clips":
+            checks.append({"workload": workload, "target": "--workers 2 not slower than --workers 1",
+                           "measured": f"{two['files_per_s']:.3f} vs {one['files_per_s']:.3f} files/s",
+                           "met": two["wall_s"] <= one["wall_s"]})
+    return checks
+
+
+def markdown(result: dict) -> str:
+    lines = ["| workload | setting | files | wall s | files/s | peak RSS MB (tree) | CPU s (driver + children it waited for) | load before (1 min) |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in result["rows"]:
+        lines.append(f"| {r['workload']} | {r['setting']} | {r['files']} | {r['wall_s']:.1f} | {r['files_per_s']:.3f} "
+                     f"| {r['peak_rss_mb']:.0f} | {r['driver_cpu_s']:.1f} | {r['load_before'][0]:.2f} |")
+    lines += ["", "| workload | target | measured | met |", "|---|---|---|---|"]
+    lines += [f"| {t['workload']} | {t['target']} | {t['measured']} | {'yes' if t['met'] else 'no'} |" for t in result["targets"]]
+    return "\n".join(lines) + "\n"
+
+
+def measure_all(folders: dict, work: Path) -> list[dict]:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    env.pop("RAY_ADDRESS", None)
+    warm = run_row("clips", folders["clips"], SETTINGS[0], work, env)
+    print(f"warm-up {warm['wall_s']} s", file=sys.stderr)
+    ray_temp = Path(tempfile.mkdtemp(prefix="wcb", dir="/tmp"))  # short: Ray's socket paths live under it
+    rows = []
+    try:
+        ray_cluster.start_cluster(ray_temp)
+        ray_env = {**env, "RAY_ADDRESS": f"127.0.0.1:{ray_cluster.PORT}"}
+        for workload, folder in folders.items():
+            for setting in SETTINGS:
+                rows.append(run_row(workload, folder, setting, work, ray_env if setting[2] else env))
+    finally:
+        subprocess.run([str(BIN / "ray"), "stop", "--force"], capture_output=True, timeout=300)
+        shutil.rmtree(ray_temp, ignore_errors=True)
+    return rows
+
+
+def main() -> None:
+    started = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    work = Path(tempfile.mkdtemp(prefix="workers-bench-"))
+    folders = {"clips": clip_folder(work), "long": long_folder(work)}
+    load_start = os.getloadavg()
+    rows = measure_all(folders, work)
+    result = {
+        "started": started,
+        "command": "unshare -n sh -c 'ip link set lo up && .venv/bin/python benchmarks/workers.py'",
+        "commit": subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip(),
+        "machine": {"cpu_model": _cpu_model(), "logical_cpus": os.cpu_count(), "usable_cores": len(os.sched_getaffinity(0)),
+                    "load_start": [round(x, 2) for x in load_start], "load_end": [round(x, 2) for x in os.getloadavg()]},
+        "workloads": {k: sorted(p.name for p in v.iterdir()) for k, v in folders.items()},
+        "audio_s": {k: round(sum(wl._duration_s(p) for p in v.iterdir()), 1) for k, v in folders.items()},
+        "notes": "tiny.en int8 CPU, --no-pack in every row; peak RSS is summed VmRSS of the driver's tree plus ray:: actors",
+        "rows": rows,
+    }
+    result["targets"] = targets(rows)
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / f"workers-{started}.json").write_text(json.dumps(result, indent=1), encoding="utf-8")
+    print(markdown(result))
+    shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
