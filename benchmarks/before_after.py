@@ -16,7 +16,7 @@ WORK = Path(tempfile.mkdtemp(prefix="before-after-"))
 clips = WORK / "clips"; clips.mkdir()
 for f in ["jfk.flac", "hotwords.mp3", "stereo_diarization.wav"]:
     shutil.copy(SHARED / f, clips / f)
-for f in REPO / "samples".glob("*.*"):
+for f in (REPO / "samples").glob("*.*"):
     if f.suffix in (".flac", ".ogg", ".wav", ".mp3"):
         shutil.copy(f, clips / f.name)
 WORKLOADS = {
