@@ -29,7 +29,10 @@ def word_edits(got: list[str], want: list[str]) -> int:
 
 
 def allowed_edits(want: list[str]) -> int:
-    return max(1, round(len(want) / 10))
+    # One decoding choice can cost two words ("the meeting starts" -> "the meetings start"; "comfy" -> "comfyu"
+    # twice), and a packed window or another process decodes a short clip in another context, with CTranslate2's
+    # int8 kernels not bit-reproducible between runs on every CPU. Clips mixed up with each other differ far more.
+    return max(2, round(len(want) / 10))
 
 
 def assert_same_words(name: str, got_text: str, want_text: str) -> None:
