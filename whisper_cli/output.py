@@ -233,6 +233,13 @@ def remove_stale_temp_files(directory: Path, recursive: bool = True) -> int:
     return removed
 
 
+def remove_stale_temp_files_in(folders) -> None:
+    """remove_stale_temp_files for each existing folder, its sub-folders left alone: after a worker died."""
+    for folder in folders:
+        if Path(folder).is_dir():
+            remove_stale_temp_files(folder, recursive=False)
+
+
 def remove_own_temp_files(directory: Path) -> None:
     """Delete this process's temp files in `directory`: after Ctrl-C, for the rare signal that lands between
     a temp file's creation and the code that would remove it (inside tempfile.mkstemp, say)."""
@@ -255,10 +262,11 @@ def _writer_pid(temp: Path) -> Optional[int]:
 
 def _writer_is_alive(temp: Path) -> bool:
     pid = _writer_pid(temp)
-    if pid is None:
-        return False
-    if pid == os.getpid():
-        return True
+    return pid is not None and (pid == os.getpid() or process_is_alive(pid))
+
+
+def process_is_alive(pid: int) -> bool:
+    """Whether a process of this machine with this id exists (one of another user's counts)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

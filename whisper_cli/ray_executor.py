@@ -24,7 +24,7 @@ from .console import Reporter
 from .errors import DeviceError
 from .executor import Driver
 from .outcome import Status
-from .output import remove_stale_temp_files
+from .output import process_is_alive, remove_stale_temp_files_in
 from .pipeline import FileResult
 from .plan import Job, is_todo
 from .run_config import RunConfig
@@ -110,7 +110,7 @@ class RayExecutor:
         for actor in self._actors:
             ray.kill(actor)  # an input in progress is aborted: only its temp files remain, removed below
         self._wait_for_ends(list(self._pids.values()))
-        self._remove_temp_files(self._folders)
+        remove_stale_temp_files_in(self._folders)
         self._actors, self._running = [], {}
         if self._started_here:
             ray.shutdown()
@@ -211,7 +211,7 @@ class RayExecutor:
         pid = self._pids.pop(actor, None)
         self._wait_for_ends([pid] if pid is not None else [])
         if job.base is not None:
-            self._remove_temp_files({job.base.parent, job.base.parent / manifest.RECORD_FOLDER})
+            remove_stale_temp_files_in({job.base.parent, job.base.parent / manifest.RECORD_FOLDER})
         self._tries[id(job)] += 1
         if self._tries[id(job)] <= MAX_RETRIES:
             queue.appendleft(job)
@@ -232,14 +232,10 @@ class RayExecutor:
                 pass
         deadline = time.monotonic() + STOP_WAIT_S
         while pids and time.monotonic() < deadline:
-            pids = [pid for pid in pids if _alive(pid)]
+            pids = [pid for pid in pids if process_is_alive(pid)]
             if pids:
                 time.sleep(0.1)
 
-    def _remove_temp_files(self, folders) -> None:
-        for folder in folders:
-            if folder.is_dir():
-                remove_stale_temp_files(folder, recursive=False)
 
 
 def _check_answers(address: str) -> None:
@@ -253,16 +249,6 @@ def _check_answers(address: str) -> None:
         socket.create_connection((host or "127.0.0.1", int(port)), timeout=CONNECT_TIMEOUT_S).close()
     except OSError as error:
         raise ClusterError(address, f"the Ray cluster does not answer ({error.strerror or error})") from None
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _first_line(error: BaseException) -> str:

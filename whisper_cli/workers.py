@@ -28,7 +28,7 @@ from .console import Reporter
 from .executor import Driver
 from .local_executor import packing
 from .outcome import Status
-from .output import remove_stale_temp_files
+from .output import remove_stale_temp_files_in
 from .pipeline import FileResult
 from .plan import Job, is_todo
 from .progress import LogFormat
@@ -105,7 +105,7 @@ class WorkerPool:
                 slot.process.join()
             slot.connection.close()
         self._slots = []
-        self._remove_temp_files(self._folders)
+        remove_stale_temp_files_in(self._folders)
 
     # --- handing out ---
 
@@ -226,7 +226,7 @@ class WorkerPool:
         self._slots.remove(slot)
         cause = _death(slot.process.exitcode)
         lost = [self._jobs[key] for key in slot.keys() if key in self._jobs]
-        self._remove_temp_files({folder for job in lost if job.base is not None for folder in (job.base.parent, job.base.parent / manifest.RECORD_FOLDER)})
+        remove_stale_temp_files_in({folder for job in lost if job.base is not None for folder in (job.base.parent, job.base.parent / manifest.RECORD_FOLDER)})
         for job in reversed(lost):
             key = self._key_of[id(job)]
             self._tries[key] = self._tries.get(key, 0) + 1
@@ -248,10 +248,6 @@ class WorkerPool:
         if self._config.log_format == LogFormat.text:
             self._reporter.info(f"model {model} on {device}")
 
-    def _remove_temp_files(self, folders) -> None:
-        for folder in folders:
-            if folder.is_dir():
-                remove_stale_temp_files(folder, recursive=False)  # only those of dead processes
 
 
 def worker_specs(config: RunConfig) -> list[WorkerSpec]:
