@@ -72,10 +72,7 @@ def parse_speaker_names(value: Optional[str]) -> tuple[str, ...]:
     """ "Alice, Bob" -> ("Alice", "Bob"); None -> ()."""
     if value is None:
         return ()
-    names = tuple(name.strip() for name in value.split(","))
-    if not all(names):
-        raise UsageError("--speaker-names", "a name is empty; give names separated by commas, such as Alice,Bob")
-    return names
+    return tuple(name.strip() for name in value.split(","))  # an empty one is refused by check_speaker_settings
 
 
 def check_speaker_settings(options: "DecodeOptions") -> None:
