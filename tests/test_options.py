@@ -23,9 +23,10 @@ from whisper_cli.options import (
     parse_threshold,
     subtitle_layout,
 )
+from whisper_cli.speakers import SPEAKER_FIELDS
 from whisper_cli.writers import OutputFormat, SubtitleLayout
 
-OURS = {"speech_first", "batch_size", "split_stereo", "carry_initial_prompt", "diarize"}  # fields that are not transcribe() parameters
+OURS = {"speech_first", "batch_size", "split_stereo", "carry_initial_prompt", "diarize", *SPEAKER_FIELDS}  # fields that are not transcribe() parameters
 # transcribe() parameters deliberately left at faster-whisper's defaults (neither peer exposes them); a new one
 # in an upgrade shows up here.
 NOT_EXPOSED = {"log_progress", "without_timestamps", "max_initial_timestamp", "max_new_tokens", "chunk_length"}
