@@ -93,10 +93,9 @@ REFUSED: dict[str, tuple[str, str]] = {
     "--device_index": (WCT2, "use --device cuda --device-index 0,1,... (one worker per GPU listed)"),
     "--pretty_json": (WCT2, "not needed: whisper-cli's JSON is always indented"),
     "--print_colors": (WCT2, "not supported"),
-    **dict.fromkeys(
-        ("--hf_token", "--speaker_name", "--speaker_num"),
-        (WCT2, "--diarize labels speakers offline, with no token; it finds the number of speakers itself"),
-    ),
+    "--hf_token": (WCT2, "--diarize labels speakers offline, with no token"),
+    "--speaker_name": (WCT2, "--diarize names speakers S1, S2 ...; --speaker-names Alice,Bob names them"),
+    "--speaker_num": (WCT2, "use --diarize --num-speakers N"),
     **dict.fromkeys(
         ("--live_transcribe", "--live_volume_threshold", "--live_input_device", "--live_input_device_sample_rate"),
         (WCT2, "live transcription from a microphone is not supported"),
