@@ -19,6 +19,10 @@ import tempfile
 import time
 from pathlib import Path
 
+# Without this, a Ray that ray.init() starts (a run with no address) turns on Ray's token auth and writes
+# ~/.ray/auth_token; every later `ray start --head` then asks for the token, which `ray start --address` does
+# not send. These clusters live in a namespace of their own with only loopback.
+os.environ["RAY_AUTH_MODE"] = "disabled"
 BIN = Path(sys.executable).parent
 SAMPLES = Path(__file__).resolve().parent.parent.parent / "shared" / "samples"
 PORT = 6390
