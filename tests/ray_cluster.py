@@ -12,12 +12,17 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+# Without this, a Ray that ray.init() starts (a run with no address) turns on Ray's token auth and writes
+# ~/.ray/auth_token; every later `ray start --head` then asks for the token, which `ray start --address` does
+# not send. These clusters live in a namespace of their own with only loopback.
+os.environ["RAY_AUTH_MODE"] = "disabled"
 BIN = Path(sys.executable).parent
 SAMPLES = Path(__file__).resolve().parent.parent.parent / "shared" / "samples"
 PORT = 6390
@@ -54,7 +59,8 @@ def start_cluster(temp: Path) -> None:
 
 
 def kill_an_actor_mid_file(folder: Path, out: Path, env: dict) -> dict:
-    """SIGKILL the first actor process seen transcribing; the run must still finish every file."""
+    """SIGKILL the first actor process seen transcribing (or reading clips it held in one packed group); the run
+    must still finish every file."""
     driver = subprocess.Popen(
         [str(BIN / "transcribe"), str(folder), "-o", str(out), "--model", "tiny.en", "--executor", "ray", "--log-format", "jsonl"],
         stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env,
@@ -62,7 +68,7 @@ def kill_an_actor_mid_file(folder: Path, out: Path, env: dict) -> dict:
     killed, deadline = None, time.monotonic() + TIMEOUT_S
     while killed is None and driver.poll() is None and time.monotonic() < deadline:
         listing = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True).stdout
-        busy = [line.split()[0] for line in listing.splitlines() if "ray::RayWorker.transcribe" in line]
+        busy = [line.split()[0] for line in listing.splitlines() if "ray::RayWorker.handle" in line]
         if busy:
             killed = int(busy[0])
             os.kill(killed, 9)
@@ -71,22 +77,34 @@ def kill_an_actor_mid_file(folder: Path, out: Path, env: dict) -> dict:
     return {"rc": driver.returncode, "stderr": stderr, "killed": killed}
 
 
-def interrupt_after_first_file(folder: Path, out: Path, env: dict) -> dict:
-    """SIGINT to the driver once one file is done (as Ctrl-C would), then a re-run of the same folder."""
-    driver = subprocess.Popen(
-        [str(BIN / "transcribe"), str(folder), "-o", str(out), "--model", "tiny.en", "--executor", "ray", "--log-format", "jsonl", "--workers", "1"],
-        stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env,
-    )
+def interrupt_after_first_file(folder: Path, out: Path, env: dict, signum: int = signal.SIGINT, rerun: bool = True) -> dict:
+    """`signum` to the driver once one file is done (SIGINT: as Ctrl-C would), then a re-run of the same folder. One
+    actor and --no-pack, so that files are done one at a time (packed, the three clips are done at once)."""
+    args = (str(folder), "-o", str(out), "--model", "tiny.en", "--executor", "ray", "--log-format", "jsonl", "--no-pack")
+    driver = subprocess.Popen([str(BIN / "transcribe"), *args, "--workers", "1"], stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env)
     lines = []
     for line in driver.stderr:
         lines.append(line)
         if '"event": "done"' in line:
-            driver.send_signal(2)
+            driver.send_signal(signum)
             break
     rest = driver.communicate(timeout=TIMEOUT_S)[1]
     temps = sorted(p.name for p in out.rglob("*") if "whisper-cli-partial" in p.name)
-    rerun = cli(str(folder), "-o", str(out), "--model", "tiny.en", "--executor", "ray", "--log-format", "jsonl", env=env)
+    if not rerun:
+        return {"rc": driver.returncode, "stderr": "".join(lines) + (rest or ""), "temps_after": temps}
+    rerun = cli(*args, env=env)  # the same settings (--no-pack is one of them in the records), two actors
     return {"rc": driver.returncode, "stderr": "".join(lines) + (rest or ""), "temps_after": temps, "rerun": rerun}
+
+
+def ray_left_running() -> list[str]:
+    """Processes of a Ray the CLI started (its temp folder is in their arguments), given a while to end."""
+    deadline = time.monotonic() + 30
+    while True:
+        listing = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+        left = [line for line in listing.splitlines() if "whisper-cli-ray-" in line]
+        if not left or time.monotonic() > deadline:
+            return left
+        time.sleep(0.5)
 
 
 def main(work: Path) -> dict:
@@ -119,6 +137,10 @@ def main(work: Path) -> dict:
     finally:
         subprocess.run([str(BIN / "ray"), "stop", "--force"], capture_output=True, timeout=TIMEOUT_S)
         shutil.rmtree(ray_temp, ignore_errors=True)
+    # No address, no cluster: a Ray of its own, started for the run and stopped by it, also after a SIGTERM.
+    before = set(Path(tempfile.gettempdir()).glob("whisper-cli-ray-*"))
+    seen["local_ray"] = interrupt_after_first_file(kill_folder, work / "terminated", dict(os.environ), signal.SIGTERM, rerun=False)
+    seen["local_ray"]["left"] = ray_left_running() + [str(p) for p in set(Path(tempfile.gettempdir()).glob("whisper-cli-ray-*")) - before]
     # Nothing answers here now: the cluster is stopped.
     seen["unreachable"] = cli(str(folder), "-o", str(work / "none"), "--model", "tiny.en", "--executor", "ray", "--ray-address", address, timeout=180)
     seen["unreachable_written"] = (work / "none").exists()

@@ -108,7 +108,7 @@ def test_a_worker_holds_short_clips_until_told_to_flush_then_reads_them_as_one_g
     from whisper_cli.plan import plan
     from whisper_cli.progress import JsonlView
     from whisper_cli.run_config import ModelSettings, RunConfig
-    from whisper_cli.worker_process import WorkerSpec, _Worker
+    from whisper_cli.worker_process import WorkerSpec, Worker
 
     settings = ModelSettings(TEST_MODEL, "cpu", "int8", 1)
     config = RunConfig(inputs=(str(folder / "spoken"),), output_dir=tmp_path / "out", model=settings)
@@ -116,7 +116,7 @@ def test_a_worker_holds_short_clips_until_told_to_flush_then_reads_them_as_one_g
     jobs = [job for job in plan(config, reporter) if job.input.name.endswith(("meeting.wav", "river.wav"))]
     driver = Driver(config, jobs, JsonlView(reporter))
     ours, theirs = Pipe()
-    worker = threading.Thread(target=_Worker(WorkerSpec(settings), theirs).serve, daemon=True)
+    worker = threading.Thread(target=Worker(WorkerSpec(settings), theirs).serve, daemon=True)
     worker.start()
     replies = []
     for key, job in enumerate(jobs):

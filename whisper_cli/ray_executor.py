@@ -1,11 +1,13 @@
 """--executor ray: the batch on a Ray cluster, one model replica per Ray Core actor.
 
-The driver stays here (executor.Driver): it plans, takes each input's claim, and sends an actor the
-input's FileTask (a path and where to write, never audio). The actor reads the file and writes its
-outputs and record on the shared filesystem with pipeline.run_task, so the tree is the one a local run
-makes. Inputs go out largest first. An actor that dies has its input tried on another (a new actor
-takes its place) at most MAX_RETRIES times, then the input fails with the cause. A cluster that cannot
-be reached, or has no node an actor fits on, is a ClusterError (exit 5) before any input is begun.
+The driver stays here: it plans, takes each input's claim (executor.Driver), and hands inputs out as
+--workers does (workers.WorkerPool: largest first, retries, reporting); each actor runs the replica
+--workers runs in a process (worker_process.Worker), so short clips are held and read in packed groups
+the same way. An actor is sent an input's FileTask (a path and where to write, never audio), reads the
+file and writes its outputs and record on the shared filesystem, so the tree is the one a local run
+makes. An actor that dies has its inputs tried on another (a new actor takes its place) at most
+MAX_RETRIES times, then they fail with the cause. A cluster that cannot be reached, or has no node an
+actor fits on, is a ClusterError (exit 5) before any input is begun.
 
 Ray is imported only here, and only when a run asks for it.
 """
@@ -13,24 +15,24 @@ Ray is imported only here, and only when a run asks for it.
 from __future__ import annotations
 
 import os
+import shutil
+import signal
 import tempfile
+import threading
 import time
 from collections import deque
+from dataclasses import replace
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Optional
 
-from . import manifest
 from .console import Reporter
 from .errors import DeviceError
 from .executor import Driver
-from .outcome import Status
 from .output import process_is_alive, remove_stale_temp_files_in
-from .pipeline import FileResult
-from .plan import Job, is_todo
 from .run_config import RunConfig
-from .worker_process import rebuild_error
+from .worker_process import WorkerSpec
+from .workers import Slot, WorkerPool
 
-MAX_RETRIES = 2  # an input whose actor died is tried again on another actor at most this many times
 LOCAL_OBJECT_STORE_BYTES = 80 * 1024 * 1024  # a local Ray moves only paths and results: Ray's minimum is 75 MiB
 CONNECT_TIMEOUT_S = 10.0  # how long the cluster's address has to answer
 STOP_WAIT_S = 10.0  # how long killed actors' processes have to end before their temp files are removed
@@ -50,70 +52,59 @@ def _import_ray():
 
 
 class RayWorker:
-    """One model replica (made a Ray actor by RayExecutor): loads its model at the first input."""
+    """One model replica, made a Ray actor by RayExecutor: worker_process.Worker (the one that --workers runs, so
+    short clips are held and read in packed groups the same way), answering each message with what it sent."""
 
-    def __init__(self, settings, diarize: bool):
-        self._settings, self._diarize = settings, diarize
-        self._whisper = None
+    def __init__(self, spec):
+        from .worker_process import Worker
+
+        self._sent: list = []
+        self._worker = Worker(spec, self)
 
     def pid(self) -> int:
         return os.getpid()
 
-    def transcribe(self, task) -> tuple:
-        """("result", FileResult) or ("error", type, subject, cause) for an error that stops the run."""
+    def send(self, message) -> None:
+        self._sent.append(message)
+
+    def handle(self, message) -> list:
+        """("file", key, FileTask, may_pack) or ("flush",): the messages worker_process.py documents, in order."""
         from .errors import WhisperCliError
-        from .lazy_model import open_model
-        from .pipeline import run_task
 
         try:
-            if self._whisper is None:
-                self._whisper = open_model(self._settings, diarize=self._diarize)
-            return ("result", run_task(self._whisper, task))
-        except WhisperCliError as error:  # a model that cannot load, an output that cannot be written
-            return ("error", type(error), error.subject, error.cause)
+            self._worker.handle(message)
+        except WhisperCliError as error:  # a model that cannot load, an output that cannot be written: stops the run
+            self.send(("error", type(error), error.subject, error.cause))
+        sent, self._sent = self._sent, []
+        return sent
 
 
-class RayExecutor:
+class RayExecutor(WorkerPool):
+    """WorkerPool's hand-out, packing, retries and reporting, with Ray actors for its worker processes."""
+
     def __init__(self, config: RunConfig, reporter: Reporter, view):
-        self._config, self._reporter, self._view = config, reporter, view
+        super().__init__(config, reporter, view)
         self._ray = _import_ray()
-        self._started_here = False
+        self._started_here: Optional[Path] = None  # the temp folder of a Ray started for this run
         self._actor_class = None
-        self._actors: list = []
-        self._pids: dict = {}  # actor -> its process id, to wait for it to end when killed
-        self._running: dict = {}  # object ref -> (actor, job)
-        self._tries: dict[int, int] = {}
-        self._events: dict[int, object] = {}
-        self._folders: set[Path] = set()
+        self._calls: dict = {}  # object ref -> the slot whose actor answers it
+        self._pids: dict = {}  # slot -> its actor's process id, to wait for it to end when killed
         self._connect()
-        self._wanted = self._actor_count()
+        self._specs = [self._spec()] * self._actor_count()  # started as inputs are handed out (Ray starts them at once)
 
-    # --- the Executor protocol ---
-
-    def transcribe(self, jobs: Sequence[Job], driver: Driver, *, waiting: bool) -> None:
-        todo = [job for job in jobs if is_todo(job)]
-        for job in jobs:
-            if not is_todo(job):
-                driver.turn(job, wait=waiting)
-        queue = deque(sorted(todo, key=lambda job: -(job.outcome.size or 0)))
-        idle = list(self._actors)
-        while queue or self._running:
-            self._hand_out(queue, idle, driver, waiting)
-            if self._running:
-                self._receive(queue, idle, driver)
-
-    def in_flight(self) -> list[Job]:
-        return [job for _, job in self._running.values()]
+    # --- the Executor protocol (transcribe and in_flight are WorkerPool's) ---
 
     def close(self) -> None:
-        ray = self._ray
-        for actor in self._actors:
-            ray.kill(actor)  # an input in progress is aborted: only its temp files remain, removed below
-        self._wait_for_ends(list(self._pids.values()))
-        remove_stale_temp_files_in(self._folders)
-        self._actors, self._running = [], {}
-        if self._started_here:
+        ray, begun = self._ray, bool(self._jobs)
+        for slot in self._slots:
+            ray.kill(slot.connection)  # an input in progress is aborted: only its temp files remain, removed below
+        if begun:  # after a finished run there is nothing to wait for: no actor was writing
+            self._wait_for_ends(list(self._pids.values()))
+            remove_stale_temp_files_in(self._folders)
+        self._slots, self._calls = [], {}
+        if self._started_here is not None:
             ray.shutdown()
+            shutil.rmtree(self._started_here, ignore_errors=True)  # its logs and sockets: nothing else was there
 
     # --- the cluster ---
 
@@ -122,21 +113,34 @@ class RayExecutor:
         address = config.ray_address or os.environ.get("RAY_ADDRESS")
         if address:
             _check_answers(address)
+        on_sigterm = signal.getsignal(signal.SIGTERM)
         try:
             if address:
                 ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
             else:
+                self._started_here = Path(tempfile.mkdtemp(prefix="whisper-cli-ray-"))
                 ray.init(
                     num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False, logging_level="ERROR",
-                    object_store_memory=LOCAL_OBJECT_STORE_BYTES, _temp_dir=tempfile.mkdtemp(prefix="whisper-cli-ray-"),
+                    object_store_memory=LOCAL_OBJECT_STORE_BYTES, _temp_dir=str(self._started_here),
                 )
-                self._started_here = True
         except (ConnectionError, RuntimeError, ValueError) as error:
+            if self._started_here is not None:
+                shutil.rmtree(self._started_here, ignore_errors=True)
             raise ClusterError(address or "local Ray", f"cannot start or reach the Ray cluster: {_first_line(error)}") from None
+        finally:
+            # A Ray it starts puts in its own SIGTERM handler (stop Ray, exit 1): the run's is put back, so SIGTERM
+            # still ends the run as Ctrl-C does (exit 143), and close() stops Ray.
+            if on_sigterm is not None and threading.current_thread() is threading.main_thread():
+                signal.signal(signal.SIGTERM, on_sigterm)
 
     def _resources(self) -> dict:
         model = self._config.model
         return {"num_cpus": max(1, model.cpu_threads or 1), "num_gpus": 1 if model.device == "cuda" else 0}
+
+    def _spec(self) -> WorkerSpec:
+        model = self._config.model
+        settings = model if model.cpu_threads else replace(model, cpu_threads=1)
+        return WorkerSpec(settings, pack_batch=self._config.pack_batch, diarize=self._config.decode.diarize)
 
     def _actor_count(self) -> int:
         """--workers actors if asked; else as many as the cluster's nodes fit. None fits: ClusterError."""
@@ -155,71 +159,40 @@ class RayExecutor:
             raise ClusterError("--executor ray", f"no node of the Ray cluster has {need} for a worker")
         return self._config.workers if self._config.workers > 1 else fits
 
-    def _new_actor(self):
+    def _start(self) -> Slot:
         ray = self._ray
         if self._actor_class is None:
             self._actor_class = ray.remote(max_restarts=0, max_task_retries=0)(RayWorker)
-        model = self._config.model
-        settings = model if model.cpu_threads else type(model)(model.name, model.device, model.compute_type, 1, model.offline)
-        actor = self._actor_class.options(**self._resources()).remote(settings, self._config.decode.diarize)
-        self._actors.append(actor)
-        self._pids[actor] = actor.pid.remote()
-        return actor
+        actor = self._actor_class.options(**self._resources()).remote(self._specs[0])
+        slot = Slot(None, actor)
+        self._slots.append(slot)
+        self._pids[slot] = actor.pid.remote()
+        return slot
 
-    # --- handing out and taking back ---
+    # --- messages ---
 
-    def _hand_out(self, queue: deque, idle: list, driver: Driver, one_at_a_time: bool) -> None:
-        while queue and not (one_at_a_time and self._running):
-            if not idle and len(self._actors) < self._wanted:
-                idle.append(self._new_actor())
-            if not idle:
-                return
-            job = queue.popleft()
-            if id(job) not in self._tries:  # its first try: an input tried again keeps its claim and started event
-                if not driver.turn(job, wait=one_at_a_time):
-                    continue
-                self._tries[id(job)] = 0
-                self._events[id(job)] = driver.started(job)
-                if job.base is not None:
-                    self._folders |= {job.base.parent, job.base.parent / manifest.RECORD_FOLDER}
-            actor = idle.pop()
-            self._running[actor.transcribe.remote(driver.task(job))] = (actor, job)
+    def _tell(self, slot: Slot, message) -> None:
+        self._calls[slot.connection.handle.remote(message)] = slot
 
-    def _receive(self, queue: deque, idle: list, driver: Driver) -> None:
+    def _receive(self, driver: Driver, queue: deque) -> None:
         ray = self._ray
-        ready, _ = ray.wait(list(self._running), num_returns=1)
+        ready, _ = ray.wait(list(self._calls), num_returns=1)
         for ref in ready:
-            actor, job = self._running.pop(ref)
+            slot = self._calls.pop(ref)
             try:
-                answer = ray.get(ref)
-            except ray.exceptions.RayActorError as error:
-                self._died(actor, job, queue, driver, error)
+                messages = ray.get(ref)
+            except (ray.exceptions.RayActorError, ray.exceptions.WorkerCrashedError, ray.exceptions.OutOfMemoryError) as error:
+                self._actor_died(slot, driver, queue, error)
                 continue
-            idle.append(actor)
-            if answer[0] == "error":
-                raise rebuild_error(*answer[1:])
-            result: FileResult = answer[1]
-            events = self._events.pop(id(job))
-            if result.status == Status.DONE:
-                events.transcribing(result.audio_s)  # for the time left: its length, now that it is known
-            self._tries.pop(id(job), None)
-            driver.finished(job, result)
+            for message in messages:
+                self._handle(slot, message, driver)
 
-    def _died(self, actor, job: Job, queue: deque, driver: Driver, error) -> None:
-        """The actor is gone (killed, out of memory, its node lost): its input goes to another, or fails."""
-        self._actors.remove(actor)
-        pid = self._pids.pop(actor, None)
+    def _actor_died(self, slot: Slot, driver: Driver, queue: deque, error) -> None:
+        """The actor is gone (killed, out of memory, its node lost): once its process has ended (its temp files
+        are then a dead writer's), its inputs go to another actor, or fail."""
+        pid = self._pids.pop(slot, None)
         self._wait_for_ends([pid] if pid is not None else [])
-        if job.base is not None:
-            remove_stale_temp_files_in({job.base.parent, job.base.parent / manifest.RECORD_FOLDER})
-        self._tries[id(job)] += 1
-        if self._tries[id(job)] <= MAX_RETRIES:
-            queue.appendleft(job)
-            return
-        self._tries.pop(id(job))
-        self._events.pop(id(job), None)
-        cause = f"its Ray actor died on each of {MAX_RETRIES + 1} tries ({_first_line(error)})"
-        driver.finished(job, FileResult(job.outcome.source, Status.FAILED, error=cause))
+        self._lost(slot, driver, queue, f"its Ray actor died ({_first_line(error)})")
 
     def _wait_for_ends(self, pid_refs: list) -> None:
         """Wait (a bounded time) for killed actors' processes on this machine to end, so that their temp
@@ -235,7 +208,6 @@ class RayExecutor:
             pids = [pid for pid in pids if process_is_alive(pid)]
             if pids:
                 time.sleep(0.1)
-
 
 
 def _check_answers(address: str) -> None:

@@ -47,7 +47,7 @@ def serve(spec: WorkerSpec, connection) -> None:
     if spec.visible_devices is not None:
         os.environ["CUDA_VISIBLE_DEVICES"] = spec.visible_devices  # before CTranslate2 is imported
     try:
-        _Worker(spec, connection).serve()
+        Worker(spec, connection).serve()
     except (KeyboardInterrupt, EOFError, BrokenPipeError):
         pass  # stopped by the driver, or the driver is gone
     except WhisperCliError as error:  # stops the run, as it would in one process (a model that cannot load ...)
@@ -64,7 +64,9 @@ def rebuild_error(kind: type, subject: str, cause: str) -> WhisperCliError:
     return error
 
 
-class _Worker:
+class Worker:
+    """The replica: `connection` is what it sends to (a Pipe here; a list a Ray actor returns, ray_executor.py)."""
+
     def __init__(self, spec: WorkerSpec, connection):
         self._spec, self._connection = spec, connection
         self._whisper = None
@@ -76,11 +78,15 @@ class _Worker:
             message = self._connection.recv()
             if message[0] == "stop":
                 return
-            if message[0] == "flush":
-                self._flush()
-            else:
-                _, key, task, may_pack = message
-                self._take(key, task, may_pack)
+            self.handle(message)
+
+    def handle(self, message: tuple) -> None:
+        """One ("file", ...) or ("flush",) message: its answers are sent before it returns."""
+        if message[0] == "flush":
+            self._flush()
+        else:
+            _, key, task, may_pack = message
+            self._take(key, task, may_pack)
 
     def _take(self, key, task, may_pack: bool) -> None:
         from .audio import SAMPLE_RATE

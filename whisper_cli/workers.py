@@ -44,9 +44,9 @@ class WorkerBug(RuntimeError):
 
 
 @dataclass(eq=False)
-class _Slot:
-    process: multiprocessing.process.BaseProcess
-    connection: object
+class Slot:
+    process: Optional[multiprocessing.process.BaseProcess]  # None for a Ray actor
+    connection: object  # the Pipe's end; the actor's handle for Ray
     busy: Optional[int] = None  # the key of the input it reads now; None: it may take another
     held: set[int] = field(default_factory=set)  # clips waiting in its group
     flushing: bool = False  # told to read its group, results not all back yet
@@ -60,11 +60,14 @@ class _Slot:
 
 
 class WorkerPool:
+    """The driver's side of the replicas. The parts that know they are processes (starting one, waiting for its
+    messages, its death, stopping it) are what ray_executor.RayExecutor replaces; the rest it shares."""
+
     def __init__(self, config: RunConfig, reporter: Reporter, view):
         self._config, self._reporter, self._view = config, reporter, view
         self._specs = worker_specs(config)
         self._context = multiprocessing.get_context("spawn")
-        self._slots: list[_Slot] = []
+        self._slots: list[Slot] = []
         self._started = 0  # workers started, for each one's GPU (round robin over --device-index)
         self._keys = itertools.count()
         self._jobs: dict[int, Job] = {}  # begun, not finished: key -> job
@@ -97,7 +100,7 @@ class WorkerPool:
             if self._jobs:
                 slot.process.terminate()  # SIGTERM: the worker aborts its input and removes its temp files
             else:
-                _send(slot, ("stop",))
+                self._tell(slot, ("stop",))
         for slot in self._slots:
             slot.process.join(STOP_WAIT_S)
             if slot.process.is_alive():
@@ -129,15 +132,15 @@ class WorkerPool:
                 self._jobs[key], self._events[key] = job, driver.started(job)
                 if job.base is not None:
                     self._folders |= {job.base.parent, job.base.parent / manifest.RECORD_FOLDER}
-            _send(slot, ("file", key, driver.task(job), may_pack))
+            self._tell(slot, ("file", key, driver.task(job), may_pack))
             slot.busy = key
         if not queue:
             for slot in self._slots:
                 if slot.idle and slot.held:
-                    _send(slot, ("flush",))
+                    self._tell(slot, ("flush",))
                     slot.flushing = True
 
-    def _start(self) -> _Slot:
+    def _start(self) -> Slot:
         if not self._model_ready:
             self._prepare_model()
         spec = self._specs[self._started % len(self._specs)]
@@ -154,7 +157,7 @@ class WorkerPool:
             if main:
                 signal.signal(signal.SIGINT, previous)
         child.close()
-        slot = _Slot(process, parent)
+        slot = Slot(process, parent)
         self._slots.append(slot)
         return slot
 
@@ -186,7 +189,7 @@ class WorkerPool:
             if slot.process.sentinel in ready and not slot.process.is_alive():
                 self._died(slot, driver, queue)
 
-    def _handle(self, slot: _Slot, message: tuple, driver: Driver) -> None:
+    def _handle(self, slot: Slot, message: tuple, driver: Driver) -> None:
         kind = message[0]
         if kind == "result":
             _, key, result = message
@@ -207,7 +210,7 @@ class WorkerPool:
         elif kind == "bug":
             raise WorkerBug(f"a worker process failed:\n{message[1]}")
 
-    def _finish(self, slot: _Slot, key: int, result: FileResult, driver: Driver) -> None:
+    def _finish(self, slot: Slot, key: int, result: FileResult, driver: Driver) -> None:
         slot.held.discard(key)
         if slot.busy == key:
             slot.busy = None
@@ -219,12 +222,15 @@ class WorkerPool:
             events.transcribing(result.audio_s)  # for the time left: its length, now that it is known
         driver.finished(job, result)
 
-    def _died(self, slot: _Slot, driver: Driver, queue: deque) -> None:
-        """A worker process ended without being told to: its inputs go to another worker, or fail."""
+    def _died(self, slot: Slot, driver: Driver, queue: deque) -> None:
+        """A worker process ended without being told to."""
         slot.process.join()
         slot.connection.close()
+        self._lost(slot, driver, queue, f"its worker process {_death(slot.process.exitcode)}")
+
+    def _lost(self, slot: Slot, driver: Driver, queue: deque, cause: str) -> None:
+        """A replica is gone with its inputs (the one it read, the clips it held): each goes to another, or fails."""
         self._slots.remove(slot)
-        cause = _death(slot.process.exitcode)
         lost = [self._jobs[key] for key in slot.keys() if key in self._jobs]
         remove_stale_temp_files_in({folder for job in lost if job.base is not None for folder in (job.base.parent, job.base.parent / manifest.RECORD_FOLDER)})
         for job in reversed(lost):
@@ -235,7 +241,7 @@ class WorkerPool:
                 continue
             self._jobs.pop(key)
             self._events.pop(key)
-            error = f"its worker process {cause}, on each of {MAX_RETRIES + 1} tries"
+            error = f"{cause}, on each of {MAX_RETRIES + 1} tries"
             driver.finished(job, FileResult(job.outcome.source, Status.FAILED, error=error))
 
     def _announce(self, model: str, device: str, fallback: Optional[str]) -> None:
@@ -247,6 +253,12 @@ class WorkerPool:
             self._reporter.warn(fallback)
         if self._config.log_format == LogFormat.text:
             self._reporter.info(f"model {model} on {device}")
+
+    def _tell(self, slot: Slot, message) -> None:
+        try:
+            slot.connection.send(message)
+        except (OSError, EOFError):
+            pass  # it died: its sentinel says so, and _died hands its inputs out again
 
 
 
@@ -269,10 +281,3 @@ def _death(exitcode: Optional[int]) -> str:
         except ValueError:
             return f"was killed by signal {-exitcode}"
     return f"exited with status {exitcode}"
-
-
-def _send(slot: _Slot, message) -> None:
-    try:
-        slot.connection.send(message)
-    except (OSError, EOFError):
-        pass  # it died: its sentinel says so, and _died hands its inputs out again
