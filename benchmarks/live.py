@@ -252,10 +252,16 @@ def main() -> None:
             row["offline_wer_reference"] = jiwer.wer(normalize(reference), normalize(offline)) if reference and offline else None
             rows.append(row)
             print(table(rows[-1:]), flush=True)
+            save(args, started, rows)  # after each row: a run stopped later keeps the rows done
         if noise_s and model in (args.noise_models.split(",") if args.noise_models else models):
             rows.append(summarise(f"silence+noise {noise_s:.0f} s", model, run_stream(noise, model, args.threads), None, None))
             print(table(rows[-1:]), flush=True)
+            save(args, started, rows)
     print(table(rows))
+    save(args, started, rows)
+
+
+def save(args, started: str, rows: list[dict]) -> None:
     out = ROOT / "benchmarks" / "results"
     out.mkdir(exist_ok=True)
     commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
