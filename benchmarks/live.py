@@ -9,6 +9,7 @@ is that of a stream already running. A silence-and-noise stream counts words out
     .venv/bin/python benchmarks/live.py --quick                      # jfk.flac and 30 s of noise, tiny.en
     .venv/bin/python benchmarks/live.py --models base,tiny.en --long-s 300 --noise-s 0   # a 5-minute espeak recording
     .venv/bin/python benchmarks/live.py --models base,tiny.en --inputs none --noise-s 600  # noise only
+    .venv/bin/python benchmarks/live.py --models base,tiny.en --noise-models tiny.en      # both on speech, tiny.en on noise
     .venv/bin/python benchmarks/live.py --models base --loop-s 900 --rate 1.5 --inputs jfk   # memory over a looped stream
 
 The default recording is workloads.long_recording (paragraphs of texts/long_en.txt read by espeak-ng with several
@@ -222,6 +223,7 @@ def main() -> None:
     parser.add_argument("--noise-s", type=float, default=600.0, help="seconds of silence and noise to stream (0: none)")
     parser.add_argument("--loop-s", type=float, default=0.0, help="loop each recording to this many seconds (a memory run; no offline WER)")
     parser.add_argument("--rate", type=float, default=1.0, help="feed at this many times real time (memory runs only)")
+    parser.add_argument("--noise-models", default="", help="models for the silence-and-noise stream (default: --models)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--lead-s", type=float, default=20.0, help="silence before each recording, while the model loads")
     parser.add_argument("--label", default="")
@@ -250,10 +252,16 @@ def main() -> None:
             row["offline_wer_reference"] = jiwer.wer(normalize(reference), normalize(offline)) if reference and offline else None
             rows.append(row)
             print(table(rows[-1:]), flush=True)
-        if noise_s:
+            save(args, started, rows)  # after each row: a run stopped later keeps the rows done
+        if noise_s and model in (args.noise_models.split(",") if args.noise_models else models):
             rows.append(summarise(f"silence+noise {noise_s:.0f} s", model, run_stream(noise, model, args.threads), None, None))
             print(table(rows[-1:]), flush=True)
+            save(args, started, rows)
     print(table(rows))
+    save(args, started, rows)
+
+
+def save(args, started: str, rows: list[dict]) -> None:
     out = ROOT / "benchmarks" / "results"
     out.mkdir(exist_ok=True)
     commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()

@@ -203,3 +203,29 @@ def test_a_fifo_source_is_read_as_it_is_written(tmp_path):
     done = subprocess.run(["bash", "-c", command], capture_output=True, text=True, env=ENV, timeout=WAIT_S)
     assert done.returncode == 0, done.stderr
     assert "without any network connection" in done.stdout.lower()
+
+
+def test_provisional_passes_decode_without_temperature_fallback(tiny_whisper, speech_wav):
+    """A pass inside an utterance tries one temperature (its words wait for a second pass); the utterance's end all."""
+    seen = []
+
+    class RecordingWhisper:  # the real model, with the options of each pass noted
+        def transcribe_span(self, samples, options, **kwargs):
+            seen.append(options.temperature)
+            return tiny_whisper.transcribe_span(samples, options, **kwargs)
+
+    decoder = EngineDecoder(RecordingWhisper(), DecodeOptions(language="en"))
+    samples = load_audio(speech_wav)[: 3 * SAMPLE_RATE]
+    assert decoder.provisional(samples, 0.0, None) and decoder(samples, 0.0, None)
+    assert seen == [DecodeOptions().temperature[:1], DecodeOptions().temperature] and len(seen[1]) > 1
+
+
+def test_silence_and_noise_on_a_pipe_give_no_text_and_exit_0(tmp_path):
+    """`(silence; pink noise) | transcribe --live -`: nothing on stdout, whatever the model would make of noise."""
+    noise = tmp_path / "noise.raw"
+    subprocess.run(["sox", "-n", "-r", "16000", "-c", "1", "-e", "signed", "-b", "16", str(noise), "synth", "20", "pinknoise", "vol", "0.3", "pad", "10", "0"], check=True)
+    done = subprocess.run(
+        [transcribe_exe(), "--live", "-", "--model", "tiny.en", "--input-format", "s16le", "-f", "jsonl"],
+        input=noise.read_bytes(), capture_output=True, env=ENV, timeout=WAIT_S,
+    )
+    assert (done.returncode, done.stdout) == (0, b""), done.stderr.decode()

@@ -8,6 +8,7 @@ model would take far too long to produce on this machine; test_live.py runs the 
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from whisper_cli.audio import SAMPLE_RATE
 from whisper_cli.live import LiveSettings, LiveTranscriber
@@ -148,3 +149,72 @@ def test_words_committed_many_at_once_are_still_cut_into_segments_of_at_most_max
     assert len(finals) >= 4
     assert all(segment.end - segment.start <= LiveSettings().max_segment_s for segment in finals), [(s.start, s.end) for s in finals]
     assert [w.text for s in finals for w in s.words] == [f" w{k}" for k in range(len([w for s in finals for w in s.words]))]
+
+
+def utterances_at(transcriber: LiveTranscriber, spans_s: list[tuple[float, float]]):
+    """A VAD hearing speech at fixed stream times: each span in the region it is given, in its samples."""
+
+    def detect(samples):
+        region_s = transcriber.received_s - len(samples) / SAMPLE_RATE
+        found = []
+        for start_s, end_s in spans_s:
+            start, end = int((start_s - region_s) * SAMPLE_RATE), int((end_s - region_s) * SAMPLE_RATE)
+            if end > 0 and start < len(samples):
+                found.append((max(0, start), min(len(samples), end)))
+        return found
+
+    return detect
+
+
+@pytest.mark.parametrize(("spans_s", "passes"), [
+    ([(0.5, 3.5), (4.3, 7.3), (8.1, 11.1)], 1),  # pauses of 0.8 s: one pass takes the backlog
+    ([(0.5, 3.5), (6.0, 9.0)], 2),  # a 2.5 s pause (over context_gap_s): decoded apart, as without a backlog
+])
+def test_a_backlog_of_ended_utterances_close_together_is_decoded_in_one_pass(spans_s, passes):
+    calls: list = []
+    transcriber = LiveTranscriber(scripted_decoder(calls), LiveSettings(), word_timestamps=True)
+    transcriber._detect = utterances_at(transcriber, spans_s)  # needs the transcriber's clock
+    transcriber.insert_audio_chunk(np.zeros(12 * SAMPLE_RATE, dtype=np.float32))
+    finals = transcriber.process_iter().finals
+    assert len(calls) == passes
+    heard = [word.text for segment in finals for word in segment.words]
+    assert heard[0] == " w0" and heard[-1] == f" w{int(spans_s[-1][1] / WORD_S) - 1}"
+    assert len(heard) == len(set(heard))
+
+
+def test_behind_words_far_from_the_newest_audio_are_final_after_one_pass():
+    settings = LiveSettings()
+    for lag_s, committed in ((0.0, []), (settings.behind_s + 1.0, [f" w{k}" for k in range(8)])):
+        transcriber = LiveTranscriber(scripted_decoder([]), settings, detect_speech=always_speech, word_timestamps=True)
+        transcriber.insert_audio_chunk(np.zeros(6 * SAMPLE_RATE, dtype=np.float32))
+        transcriber.process_iter(lag_s)  # one pass over 0-6 s: w7 ends at 3.9 s, edge_s before the newest audio
+        assert [word.text for segment in transcriber.flush_committed() for word in segment.words] == committed
+
+
+def test_two_minutes_behind_keep_every_word_once_in_order_and_the_buffer_short():
+    calls: list = []
+    transcriber = LiveTranscriber(scripted_decoder(calls), LiveSettings(), detect_speech=always_speech, word_timestamps=True)
+    finals, buffered = [], []
+    for _ in range(40):  # 3 s of audio a pass, each pass saying it came 2.5 s late
+        transcriber.insert_audio_chunk(np.zeros(3 * SAMPLE_RATE, dtype=np.float32))
+        finals += transcriber.process_iter(lag_s=2.5).finals
+        buffered.append(transcriber.buffered_s)
+    finals += transcriber.finish().finals
+    heard = [word.text for segment in finals for word in segment.words]
+    assert heard == [f" w{k}" for k in range(len(heard))] and len(heard) >= 235
+    settings = LiveSettings()
+    assert max(buffered) <= settings.context_s + 3.0 + settings.edge_s + 3.0  # context, hysteresis, edge, a pass's audio
+    assert len(calls) == 40 + 1  # one pass a call, and the end
+
+
+def test_passes_inside_an_utterance_are_provisional_and_its_end_is_decoded_in_full():
+    full, provisional = [], []
+
+    def speech_until_5s(samples):
+        return [(0, min(len(samples), 5 * SAMPLE_RATE))]
+
+    transcriber = LiveTranscriber(scripted_decoder(full), LiveSettings(), detect_speech=speech_until_5s, decode_provisional=scripted_decoder(provisional))
+    for _ in range(6):
+        transcriber.insert_audio_chunk(np.zeros(SAMPLE_RATE, dtype=np.float32))
+        transcriber.process_iter()
+    assert len(provisional) == 5 and len(full) == 1  # at 1-5 s inside the utterance; at 6 s it has ended

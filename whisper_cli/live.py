@@ -50,6 +50,8 @@ class LiveSettings:
     prompt_chars: int = 200  # committed text that primes each pass
     prompt_reset_pause_s: float = 10.0  # a pause this long starts the prompt afresh
     vad_threshold: float = 0.5
+    behind_s: float = 2.0  # audio that waited for the last pass beyond a step: past this, decoding is behind
+    edge_s: float = 2.0  # behind: a pending word ending this long before the newest audio is final after one pass
 
 
 @dataclass(frozen=True, eq=False)
@@ -97,10 +99,13 @@ class LiveTranscriber:
         detect_speech: Optional[DetectSpeech] = None,
         word_timestamps: bool = False,
         on_utterance_end: Callable[[], None] = lambda: None,
+        decode_provisional: Optional[Decode] = None,
     ):
         self.settings = settings
         self._on_utterance_end = on_utterance_end  # e.g. to detect the next utterance's language afresh
         self._decode = decode
+        # Passes inside an utterance, whose words wait for a second pass anyway, may be decoded more cheaply.
+        self._decode_provisional = decode_provisional or decode
         self._detect = detect_speech or silero_speech(settings.vad_threshold, settings.pause_s, settings.speech_pad_s)
         self._word_timestamps = word_timestamps
         self._audio = np.zeros(0, dtype=np.float32)
@@ -111,6 +116,7 @@ class LiveTranscriber:
         self._prompt: deque[HeardWord] = deque()  # committed words of the recent past
         self._last_word_end_s = 0.0
         self._next_id = 0
+        self._lag_s = 0.0  # how far behind the stream the caller's last process_iter came
 
     @property
     def received_s(self) -> float:
@@ -124,8 +130,12 @@ class LiveTranscriber:
     def insert_audio_chunk(self, samples: np.ndarray) -> None:
         self._audio = np.concatenate([self._audio, np.asarray(samples, dtype=np.float32)])
 
-    def process_iter(self) -> LiveUpdate:
-        """Decode what is buffered: the finals that two passes agree on (or whose utterance ended), and a partial."""
+    def process_iter(self, lag_s: float = 0.0) -> LiveUpdate:
+        """Decode what is buffered: the finals that two passes agree on (or whose utterance ended), and a partial.
+
+        `lag_s`: the audio that waited while the last pass ran, beyond one step. Past settings.behind_s the
+        words far from the newest audio are final after one pass, so the buffer, and each pass, stay short."""
+        self._lag_s = lag_s
         update = LiveUpdate()
         while self._step(update, at_end=False):
             pass
@@ -173,19 +183,25 @@ class LiveTranscriber:
             self._drop_before(self._done_s - self.settings.context_s)
             return False
         region_s = self.received_s - len(region) / SAMPLE_RATE
-        speech_s, end_s = region_s + spans[0][0] / SAMPLE_RATE, region_s + spans[0][1] / SAMPLE_RATE
+        speech_s = region_s + spans[0][0] / SAMPLE_RATE
         # The speech before, if recent, is context that helps the decoder; silence before it never is.
         stale = speech_s - self._done_s > self.settings.context_gap_s
         self._drop_before(speech_s if stale else speech_s - self.settings.context_s)
-        if len(spans) > 1 or spans[0][1] < len(region) or at_end:  # the utterance has ended
+        ended = [index for index, span in enumerate(spans) if index + 1 < len(spans) or span[1] < len(region) or at_end]
+        if ended:  # the utterance has ended; a backlog of them close together is decoded in one pass
+            last = self._last_of_backlog(spans, len(ended), region_s)
+            end_s = region_s + spans[last][1] / SAMPLE_RATE
             agreed = self._pass(self._audio[: self._index(end_s)])
             self._commit(agreed + self._commit_unconfirmed(), update, close_all=True)
             self._policy.forget_pending()
             self._on_utterance_end()
             self._done_s = end_s
             self._drop_before(end_s - self.settings.context_s)
-            return len(spans) > 1
-        self._commit(self._pass(self._audio), update)
+            return len(spans) > last + 1
+        self._commit(self._pass(self._audio, provisional=True), update)
+        if self._lag_s > self.settings.behind_s:
+            # Behind: waiting for a second pass would make the buffer, and so every pass, longer still.
+            self._commit(self._commit_unconfirmed(until_s=self.received_s - self.settings.edge_s), update)
         if self.received_s - max(self._policy.committed_until_s, speech_s) > self.settings.max_uncommitted_s:
             # Too long without agreement (a long breathless stretch, or speech-like noise with no words):
             # all but the last second is final, and only context is kept of it.
@@ -195,9 +211,22 @@ class LiveTranscriber:
         self._trim_committed()
         return False
 
-    def _pass(self, samples: np.ndarray) -> list[HeardWord]:
+    def _last_of_backlog(self, spans: list[tuple[int, int]], ended: int, region_s: float) -> int:
+        """The last of the ended utterances that one pass can take with the first: each starts at most
+        context_gap_s after the one before, and all fit in max_buffer_s."""
+        last = 0
+        while last + 1 < ended:
+            gap_s = (spans[last + 1][0] - spans[last][1]) / SAMPLE_RATE
+            end_s = region_s + spans[last + 1][1] / SAMPLE_RATE
+            if gap_s > self.settings.context_gap_s or end_s - self._start_s > self.settings.max_buffer_s:
+                break
+            last += 1
+        return last
+
+    def _pass(self, samples: np.ndarray, provisional: bool = False) -> list[HeardWord]:
         """Decode `samples` (at the start of the buffer); the words the commit policy now agrees on."""
-        segments = self._decode(samples, self._start_s, self._prompt_text())
+        decode = self._decode_provisional if provisional else self._decode
+        segments = decode(samples, self._start_s, self._prompt_text())
         words = [
             HeardWord(w.start, w.end, w.text, w.probability, segment)
             for segment in segments

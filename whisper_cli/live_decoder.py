@@ -34,10 +34,14 @@ class EngineDecoder:
         self._notes: list[str] = []
         self._previous: Optional[str] = None  # --multilingual: the language of the last utterance
 
-    def __call__(self, samples: np.ndarray, offset_s: float, prompt: Optional[str]) -> list[Segment]:
+    def __call__(self, samples: np.ndarray, offset_s: float, prompt: Optional[str], provisional: bool = False) -> list[Segment]:
         if self._per_utterance and self._options.language != self._previous:
             prompt = None  # text in another language (or one not known yet) would pull the decoder towards it
-        stream = self._whisper.transcribe_span(samples, self._options, offset_s=offset_s, prompt=prompt)
+        options = self._options
+        if provisional:
+            # Its words wait for a second pass: no fallback to higher temperatures, which can cost five decodes.
+            options = dataclasses.replace(options, temperature=options.temperature[:1])
+        stream = self._whisper.transcribe_span(samples, options, offset_s=offset_s, prompt=prompt)
         segments = list(stream.segments)
         self._notes += stream.take_notes()
         if self._options.language is None and len(samples) / SAMPLE_RATE >= LANGUAGE_AFTER_S and segments:
@@ -49,6 +53,10 @@ class EngineDecoder:
         if self._per_utterance:
             segments = [dataclasses.replace(segment, language=stream.info.language) for segment in segments]
         return segments
+
+    def provisional(self, samples: np.ndarray, offset_s: float, prompt: Optional[str]) -> list[Segment]:
+        """live.Decode for the passes inside an utterance."""
+        return self(samples, offset_s, prompt, provisional=True)
 
     def utterance_ended(self) -> None:
         """--multilingual: the next utterance's language is detected afresh."""

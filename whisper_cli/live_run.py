@@ -79,7 +79,8 @@ def run_live(config: LiveConfig, whisper_factory: Callable[[], object], reporter
     whisper = whisper_factory()  # the pipe is read meanwhile, so nothing is lost while the model loads
     decoder = EngineDecoder(whisper, config.decode)
     transcriber = LiveTranscriber(
-        decoder, config.settings, word_timestamps=config.decode.word_timestamps, on_utterance_end=decoder.utterance_ended
+        decoder, config.settings, word_timestamps=config.decode.word_timestamps, on_utterance_end=decoder.utterance_ended,
+        decode_provisional=decoder.provisional,
     )
     info = TranscriptInfo(source=name, duration=0.0, language=config.decode.language)
     out = _open_output(config, info, reporter)
@@ -105,8 +106,8 @@ def run_live(config: LiveConfig, whisper_factory: Callable[[], object], reporter
             lag_s = sum(len(block) for block in blocks) / SAMPLE_RATE - config.settings.step_s
             if lag_s > LAG_WARNING_S and not lag_told:
                 lag_told = True
-                reporter.warn(f"{name}: decoding is {lag_s:.1f} s behind the stream; passes take more audio at once")
-            update = transcriber.finish() if ended else transcriber.process_iter()
+                reporter.warn(f"{name}: decoding is {lag_s:.1f} s behind the stream; passes take more audio at once and commit sooner")
+            update = transcriber.finish() if ended else transcriber.process_iter(lag_s)
             update.finals[:0], update.dropped[:0] = early.finals, early.dropped
             for start_s, end_s in update.dropped:
                 reporter.warn(f"{name}: dropped {start_s:.1f}-{end_s:.1f} s of audio undecoded (decoding fell too far behind)")
