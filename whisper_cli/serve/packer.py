@@ -149,6 +149,7 @@ class Packer:
             if member.cancelled.is_set() or not member.result.set_running_or_notify_cancel():
                 _settle(member, lambda future: future.set_exception(Cancelled("cancelled before it started")))
                 self.scheduler.release()
+                self.log.event("cancelled", f"{member.name}: cancelled before it started", source=member.name, segments=0, at_s=0.0)
             else:
                 members.append(member)
         if not members:

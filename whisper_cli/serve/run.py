@@ -48,6 +48,8 @@ class Run:
         self.cancelled.set()
         if self.future is not None and self.future.cancel():
             self.upload.delete()  # it never ran, so its finally never will
+            name = self.upload.filename
+            self.services.log.event("cancelled", f"{name}: cancelled before it started", source=name, segments=0, at_s=0.0)
 
     async def result(self) -> Transcript:
         """The finished transcript; raises the request's ApiError, or Cancelled if the client left."""
