@@ -524,6 +524,8 @@ def test_client_that_disconnects_while_queued_cancels_work_that_never_starts(sma
         while httpx.get(f"{small_server.url}/health").json()["queued"] < 1:  # packed, waiting for the worker
             assert time.monotonic() < deadline, "the request never queued"
             time.sleep(0.05)
+        # Its audio was decoded beside the busy model (an audio thread), and its upload deleted then.
+        assert not small_server.uploads_left()
     small_server.wait_for("request", 60, status=499)
     first.join(REQUEST_TIMEOUT_S)
     assert results[0].status_code == 200
