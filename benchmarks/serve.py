@@ -41,12 +41,16 @@ def main() -> None:
     clients = [int(n) for n in args.clients.split(",")]
     rows = [_loaded(lambda: _batch_row(args, clips))]
     _log(f"batch: {rows[-1]['requests_per_s']:.2f} files/s")
-    for label, flags in ((SERVE, []), (ONE_AT_A_TIME, ["--workers", "1", "--no-pack"])):
+    for label, flags in ((SERVE, args.serve_flags.split()), (ONE_AT_A_TIME, ["--workers", "1", "--no-pack"])):
         server = _start(args.model, flags)
         try:
             _post(server["url"], clips[0].path)  # loads the model, outside the timings
             for count in clients:
+                seen = len(server["events"])
                 rows.append(_loaded(lambda: _serve_row(label, server["url"], clips, count)))
+                time.sleep(0.5)  # the last access lines
+                rows[-1]["profile"] = _profile(server["events"][seen:])
+                rows[-1]["workers_x_threads"] = f"{server['workers']}x{server['threads']}"
                 _log(f"{label}, {count} clients: {rows[-1]['requests_per_s']:.2f} req/s")
         finally:
             server["proc"].terminate()
@@ -57,7 +61,8 @@ def main() -> None:
     RESULTS.mkdir(exist_ok=True)
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     out = RESULTS / f"serve-{stamp}.json"
-    record = {"model": args.model, "clips": len(clips), "cores": len(os.sched_getaffinity(0)), "rows": rows, "targets": targets}
+    (out.with_suffix(".md")).write_text(f"`{' '.join(sys.argv)}`\n\n{_table(rows)}\n\n" + "\n".join(targets) + "\n")
+    record = {"command": sys.argv, "model": args.model, "clips": len(clips), "cores": len(os.sched_getaffinity(0)), "rows": rows, "targets": targets}
     out.write_text(json.dumps(record, indent=2) + "\n")
     _log(f"wrote {out}")
 
@@ -92,6 +97,7 @@ def _parse_args() -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="the first clips of the folder only")
     parser.add_argument("--limit", type=int, default=0, help="at most this many clips (0: all)")
     parser.add_argument("--samples", type=Path, default=wl.DEFAULT_SAMPLES)
+    parser.add_argument("--serve-flags", default="", help="flags for the packed server, e.g. '--workers 2 --cpu-threads 1'")
     return parser.parse_args()
 
 
@@ -112,9 +118,43 @@ def _start(model: str, flags: list[str]) -> dict:
     for line in proc.stderr:
         event = json.loads(line) if line.startswith("{") else {}
         if event.get("event") == "listening":
-            threading.Thread(target=lambda: [None for _ in proc.stderr], daemon=True).start()  # keep the pipe drained
-            return {"proc": proc, "url": event["url"]}
+            server = {"proc": proc, "url": event["url"], "events": [], "workers": event["workers"], "threads": event["threads"]}
+            threading.Thread(target=_collect, args=(proc, server["events"]), daemon=True).start()  # keeps the pipe drained
+            return server
     raise RuntimeError(f"server exited {proc.wait()} before listening")
+
+
+def _collect(proc, events: list) -> None:
+    """The server's JSONL events: its `packed` groups say how full the windows were and where the time went."""
+    for line in proc.stderr:
+        if line.startswith("{"):
+            events.append(json.loads(line))
+
+
+def _profile(events: list[dict]) -> dict:
+    """Per packed group: requests and windows, seconds gathering + queued, seconds reading; per request: seconds."""
+    groups = [e for e in events if e.get("event") == "packed"]
+    requests = [e for e in events if e.get("event") == "request" and e.get("path", "").startswith("/v1/audio")]
+    if not groups:
+        return {"requests_s_mean": _mean([r.get("wall_s") for r in requests]),
+                "upload_s_mean": _mean([r.get("upload_s") for r in requests])}
+    return {
+        "groups": len(groups),
+        "requests_per_group": _mean([g["requests"] for g in groups]),
+        "requests_per_window": sum(g["requests"] for g in groups) / max(1, sum(g["windows"] for g in groups)),
+        "alone": sum(g.get("alone", 0) for g in groups),
+        "group_waited_s_mean": _mean([g.get("waited_s") for g in groups]),
+        "group_decode_s_mean": _mean([g.get("decode_s") for g in groups]),
+        "group_decode_s_total": round(sum(g.get("decode_s", 0) for g in groups), 2),
+        "requests_s_mean": _mean([r.get("wall_s") for r in requests]),
+        "upload_s_mean": _mean([r.get("upload_s") for r in requests]),
+        "decode_audio_s_mean": _mean([r.get("decode_audio_s") for r in requests]),
+    }
+
+
+def _mean(values) -> float | None:
+    values = [v for v in values if v is not None]
+    return round(statistics.mean(values), 3) if values else None
 
 
 def _post(url: str, path: Path) -> str:

@@ -509,6 +509,30 @@ def test_client_that_disconnects_while_decoding_cancels_its_work(small_server):
     assert not small_server.uploads_left()
 
 
+def test_client_that_disconnects_while_queued_cancels_work_that_never_starts(small_server):
+    results: list[httpx.Response] = []
+    first = _post_async(small_server, MULTILINGUAL, results)  # a minute of audio: the one worker is busy
+    _wait_decoding(small_server)
+    body = (
+        b'--XyZ\r\nContent-Disposition: form-data; name="file"; filename="queued.flac"\r\n\r\n'
+        + HELLO.read_bytes()
+        + b"\r\n--XyZ--\r\n"
+    )
+    with socket.create_connection(("127.0.0.1", small_server.port), timeout=REQUEST_TIMEOUT_S) as sock:
+        sock.sendall(_head(small_server, f"Content-Length: {len(body)}\r\n") + body)
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while httpx.get(f"{small_server.url}/health").json()["queued"] < 1:  # packed, waiting for the worker
+            assert time.monotonic() < deadline, "the request never queued"
+            time.sleep(0.05)
+        # Its audio was decoded beside the busy model (an audio thread), and its upload deleted then.
+        assert not small_server.uploads_left()
+    small_server.wait_for("request", 60, status=499)
+    first.join(REQUEST_TIMEOUT_S)
+    assert results[0].status_code == 200
+    small_server.wait_for("cancelled", 60, source="queued.flac", segments=0)
+    assert not small_server.uploads_left()
+
+
 def test_sigterm_finishes_the_request_in_flight_refuses_new_ones_and_exits_0(small_server):
     results: list[httpx.Response] = []
     in_flight = _post_async(small_server, FORECAST, results)

@@ -144,4 +144,6 @@ class InFlight:
             model=state.get("model"),
             audio_s=state.get("audio_s"),
             outcome=state.get("outcome"),
+            upload_s=state.get("upload_s"),  # where a request's time went: reading its body, decoding its audio
+            decode_audio_s=state.get("decode_audio_s"),
         )

@@ -1,9 +1,10 @@
 """Short uploads that arrive together, read together: shared 30 s windows (packing.py) for the server.
 
 A request whose options packing honours and whose audio fits a window (packing.MAX_PACKED_CLIP_S) is not
-transcribed on its own. Once its audio is decoded it joins the open group of requests for the same model
-with the same options; the group waits GATHER_S for company, then queues for a decoding thread, and takes
-newcomers until a thread picks it up or it holds a window's worth of audio. Its clips are then read in one
+transcribed on its own. Once its audio is decoded (on an audio thread, beside the model) it joins the open
+group of requests for the same model with the same options; the group waits GATHER_S for company (longer,
+up to MAX_GATHER_S, while other requests' audio is still being decoded), then queues for a decoding thread,
+and takes newcomers until a thread picks it up or it holds MIN_GROUP_WINDOWS windows' worth of audio. Its clips are then read in one
 transcribe_packed() call, and each request gets its own transcript.
 
 Kept apart: a group shares model and options (prompt, language, task, beam, word timestamps ...), so no
@@ -18,6 +19,7 @@ decoded, where a group answers after waiting for company, all at once), options 
 from __future__ import annotations
 
 import threading
+import time
 from concurrent.futures import Future, InvalidStateError
 from dataclasses import dataclass, field
 from typing import Callable, Hashable
@@ -30,7 +32,14 @@ from ..engine.packed import END_MARGIN_S, GAP_S, MAX_PACKED_CLIP_S, WINDOW_BATCH
 from .errors import Cancelled, ShuttingDown
 
 GATHER_S = 0.05  # how long a new group waits for company before it queues: a lone request pays no more
+# While other admitted requests are still having their audio decoded, the group waits for them in steps of
+# GATHER_S, up to this long: eight clients that post at once land in one group, not in two or three.
+MAX_GATHER_S = 0.3
 WINDOW_S = 30.0 - END_MARGIN_S  # audio (with its gaps) one shared window holds
+# A group holds at least this many windows' worth even where one call decodes one window at a time (a CPU):
+# the layout then fills windows from more clips, and a clip alone in its language more often finds company.
+# On 2 CPU cores with one decoding thread, groups run one after another, so a fuller group costs no one a turn.
+MIN_GROUP_WINDOWS = 2
 
 
 @dataclass
@@ -49,16 +58,20 @@ class _Group:
     members: list[_Member] = field(default_factory=list)
     audio_s: float = 0.0
     queued: bool = False
+    opened: float = field(default_factory=time.monotonic)
 
 
 class Packer:
     """Thread-safe: requests join from decoding threads, groups queue from a timer or when full."""
 
-    def __init__(self, scheduler, pool, log, *, device: str, enabled: bool = True, gather_s: float = GATHER_S):
+    def __init__(
+        self, scheduler, pool, log, *, device: str, enabled: bool = True,
+        gather_s: float = GATHER_S, max_gather_s: float = MAX_GATHER_S,
+    ):
         self.scheduler, self.pool, self.log = scheduler, pool, log
         self.enabled = enabled
-        self.gather_s = gather_s
-        self.capacity_s = WINDOW_BATCH.get(device, 1) * WINDOW_S  # the windows one call decodes at once
+        self.gather_s, self.max_gather_s = gather_s, max_gather_s
+        self.capacity_s = max(WINDOW_BATCH.get(device, 1), MIN_GROUP_WINDOWS) * WINDOW_S
         self._open: dict[Hashable, _Group] = {}
         self._lock = threading.Lock()
         self.requests = 0  # requests read through the packer, and the windows that took
@@ -85,9 +98,7 @@ class Packer:
                 group = None
             if group is None:
                 group = self._open[key] = _Group(key, model, options)
-                timer = threading.Timer(self.gather_s, self._queue, args=(group,))
-                timer.daemon = True
-                timer.start()
+                self._start_timer(group)
             group.members.append(member)
             group.audio_s += need_s
             if group.audio_s >= self.capacity_s:
@@ -101,8 +112,18 @@ class Packer:
         self._submit(group)
 
     def _queue(self, group: _Group) -> None:
+        """The gathering timer: queue the group, or wait one more step for requests still decoding their audio."""
         with self._lock:
+            waited_s = time.monotonic() - group.opened
+            if not group.queued and self.scheduler.preparing and waited_s + self.gather_s <= self.max_gather_s:
+                self._start_timer(group)
+                return
             self._submit(group)
+
+    def _start_timer(self, group: _Group) -> None:
+        timer = threading.Timer(self.gather_s, self._queue, args=(group,))
+        timer.daemon = True
+        timer.start()
 
     def _submit(self, group: _Group) -> None:
         if group.queued:
@@ -121,12 +142,14 @@ class Packer:
         with self._lock:
             if self._open.get(group.key) is group:
                 del self._open[group.key]
+        started = time.monotonic()
         members = []
         for member in group.members:
             # From here a client that leaves cannot cancel its future: it is read with the others.
             if member.cancelled.is_set() or not member.result.set_running_or_notify_cancel():
                 _settle(member, lambda future: future.set_exception(Cancelled("cancelled before it started")))
                 self.scheduler.release()
+                self.log.event("cancelled", f"{member.name}: cancelled before it started", source=member.name, segments=0, at_s=0.0)
             else:
                 members.append(member)
         if not members:
@@ -138,21 +161,26 @@ class Packer:
             for member in members:
                 member.result.set_exception(error)
         else:
-            self._count(group.model, results)
+            self._count(group, results, waited_s=started - group.opened, decode_s=time.monotonic() - started)
             for member, result in zip(members, results):
                 member.result.set_result(result.transcript)
         finally:
             for _ in members:
                 self.scheduler.release()
 
-    def _count(self, model: str, results: list[ClipResult]) -> None:
-        windows = len({r.window for r in results if r.packed}) + sum(1 for r in results if not r.packed)
+    def _count(self, group: _Group, results: list[ClipResult], *, waited_s: float, decode_s: float) -> None:
+        """Tally and log the group: its windows (shared ones, and one per clip read alone), how long it
+        gathered and queued, and how long its reading took."""
+        alone = sum(1 for r in results if not r.packed)
+        windows = len({r.window for r in results if r.packed}) + alone
         with self._lock:
             self.requests += len(results)
             self.windows += windows
         self.log.event(
-            "packed", f"{model}: {len(results)} requests read in {windows} windows",
-            model=model, requests=len(results), windows=windows,
+            "packed", f"{group.model}: {len(results)} requests read in {windows} windows ({alone} alone)",
+            model=group.model, requests=len(results), windows=windows, alone=alone,
+            audio_s=round(sum(len(m.audio) for m in group.members) / SAMPLE_RATE, 3),
+            waited_s=round(waited_s, 3), decode_s=round(decode_s, 3),
         )
 
 

@@ -90,11 +90,13 @@ def _model(name: str) -> dict:
 async def _transcribe(request: Request, *, task: str) -> Response:
     services = services_of(request)
     config = services.config
-    deadline = time.monotonic() + config.request_timeout_s
+    started = time.monotonic()
+    deadline = started + config.request_timeout_s
     services.scheduler.check_open()  # refuse at once, before reading an upload that could not be queued
     upload = await read_upload(
         request.headers, request.stream(), services.upload_dir, Limits(config.max_upload_bytes, deadline)
     )
+    request.state.upload_s = round(time.monotonic() - started, 3)
     run = None
     try:
         job = parse_job(upload.fields, services.rules, config.models, task=task)

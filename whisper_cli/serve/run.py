@@ -11,7 +11,8 @@ import asyncio
 import concurrent.futures
 import threading
 import time
-from typing import Any, AsyncIterator, Optional, Union
+from contextlib import contextmanager
+from typing import Any, AsyncIterator, Iterator, Optional
 
 from ..errors import DeviceError, ModelError, UsageError
 from ..transcript import Transcript
@@ -36,13 +37,19 @@ class Run:
         return self.future is not None
 
     def start(self) -> None:
-        self.future = self.services.scheduler.submit(self._work)
+        packer = self.services.packer
+        if packer is not None and packer.takes(self.job):  # its audio decoded beside the model, then packed
+            self.future = self.services.scheduler.submit(self._prepare, audio=True)
+        else:
+            self.future = self.services.scheduler.submit(self._work)
         self.future.add_done_callback(lambda _: self._post(("done", None)))
 
     def cancel(self) -> None:
         self.cancelled.set()
         if self.future is not None and self.future.cancel():
             self.upload.delete()  # it never ran, so its finally never will
+            name = self.upload.filename
+            self.services.log.event("cancelled", f"{name}: cancelled before it started", source=name, segments=0, at_s=0.0)
 
     async def result(self) -> Transcript:
         """The finished transcript; raises the request's ApiError, or Cancelled if the client left."""
@@ -89,35 +96,58 @@ class Run:
             if not finished:
                 self.cancel()
 
-    def _work(self) -> Union[Transcript, concurrent.futures.Future]:
-        """The transcript, or for a short upload packed with others (packer.py) the future of it."""
-        try:
-            audio = self.upload.path
-            packer = self.services.packer
-            if packer is not None and packer.takes(self.job):
+    def _prepare(self) -> concurrent.futures.Future:
+        """On an audio thread: decode the upload, then the future of its transcript, packed with others
+        (packer.py) when short enough, else read alone on a decoding thread."""
+        with self._logged_cancel():
+            started = time.monotonic()
+            try:
                 audio = decode_upload(self.upload.path, self.upload.filename)
-                if packer.fits(audio):
-                    if self.cancelled.is_set():
-                        raise Cancelled("cancelled before it started")
-                    return packer.add(self.job.model, self.job.options, self.upload.filename, audio, self.cancelled)
-            with self.services.pool.lease(self.job.model) as whisper:
-                return transcribe_upload(
-                    whisper,
-                    audio,
-                    self.job.options,
-                    filename=self.upload.filename,
-                    cancelled=self.cancelled,
-                    on_start=lambda info: self._post(("start", info)),
-                    on_segment=lambda segment: self._post(("segment", segment)),
-                )
+            finally:
+                self.upload.delete()
+            self.request.state.decode_audio_s = round(time.monotonic() - started, 3)
+            if self.cancelled.is_set():
+                raise Cancelled("cancelled before it started")
+            packer = self.services.packer
+            if packer.fits(audio):
+                return packer.add(self.job.model, self.job.options, self.upload.filename, audio, self.cancelled)
+            scheduler = self.services.scheduler
+            scheduler.hold()
+            try:
+                staged = scheduler.execute(lambda: self._work(audio))
+            except BaseException:
+                scheduler.release()
+                raise
+            staged.add_done_callback(lambda _: scheduler.release())
+            return staged
+
+    def _work(self, audio=None) -> Transcript:
+        """On a decoding thread: the transcript of the upload (or of its decoded samples), read alone."""
+        with self._logged_cancel():
+            try:
+                with self.services.pool.lease(self.job.model) as whisper:
+                    return transcribe_upload(
+                        whisper,
+                        self.upload.path if audio is None else audio,
+                        self.job.options,
+                        filename=self.upload.filename,
+                        cancelled=self.cancelled,
+                        on_start=lambda info: self._post(("start", info)),
+                        on_segment=lambda segment: self._post(("segment", segment)),
+                    )
+            finally:
+                self.upload.delete()
+
+    @contextmanager
+    def _logged_cancel(self) -> Iterator[None]:
+        try:
+            yield
         except Cancelled as stopped:
             name = self.upload.filename
             self.services.log.event(
                 "cancelled", f"{name}: {stopped}", source=name, segments=stopped.segments, at_s=round(stopped.at_s, 3)
             )
             raise
-        finally:
-            self.upload.delete()
 
     def _post(self, event: tuple[str, Any]) -> None:
         try:

@@ -13,6 +13,9 @@ from .errors import QueueFull, ShuttingDown
 T = TypeVar("T")
 MAX_RETRY_AFTER_S = 120
 _EARLY_GUESS_S = 5.0  # a request's decoding time before any has been measured
+# Threads that decode uploads' audio for the packer, beside the decoding threads: a request joins the open
+# group while the model is busy with the last one, rather than waiting for a decoding thread to decode it.
+AUDIO_THREADS = 2
 
 
 class Scheduler:
@@ -22,9 +25,11 @@ class Scheduler:
         self.workers = workers
         self.capacity = workers + max_queue
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="whisper-cli-worker")
+        self._audio = ThreadPoolExecutor(max_workers=AUDIO_THREADS, thread_name_prefix="whisper-cli-audio")
         self._lock = threading.Lock()
         self._admitted = 0
         self._running = 0
+        self._preparing = 0  # admitted requests whose audio is being decoded on an audio thread
         self._mean_s = _EARLY_GUESS_S
         self.draining = False
 
@@ -43,13 +48,19 @@ class Scheduler:
         if self._admitted >= self.capacity:
             raise self._full()
 
-    def submit(self, work: Callable[[], T]) -> "Future[T]":
-        """Run `work` on a decoding thread; cancelling the future before it starts frees its place."""
+    @property
+    def preparing(self) -> int:
+        """Admitted requests whose audio is still being decoded: a packed group waiting for company waits for these."""
+        return self._preparing
+
+    def submit(self, work: Callable[[], T], *, audio: bool = False) -> "Future[T]":
+        """Run `work` on a decoding thread (on an audio thread with `audio`: work that needs no model);
+        cancelling the future before it starts frees its place."""
         with self._lock:
             self.check_open()
             self._admitted += 1
         try:
-            future = self._executor.submit(self._timed, work)
+            future = self._audio.submit(self._preparing_for, work) if audio else self._executor.submit(self._timed, work)
         except RuntimeError:  # the executor was shut down under us
             self._release(None)
             raise ShuttingDown("the server is shutting down") from None
@@ -73,7 +84,17 @@ class Scheduler:
             raise ShuttingDown("the server is shutting down") from None
 
     def close(self) -> None:
+        self._audio.shutdown(wait=True, cancel_futures=True)
         self._executor.shutdown(wait=True, cancel_futures=True)
+
+    def _preparing_for(self, work: Callable[[], T]) -> T:
+        with self._lock:
+            self._preparing += 1
+        try:
+            return work()
+        finally:
+            with self._lock:
+                self._preparing -= 1
 
     def _timed(self, work: Callable[[], T]) -> T:
         with self._lock:
