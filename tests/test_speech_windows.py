@@ -53,7 +53,7 @@ def test_window_ends_at_the_longest_pause_not_the_last_one_that_fits():
 
 
 def test_a_window_is_not_ended_early_to_reach_a_long_pause():
-    # The long pause is after 3 s of speech: ending there would leave the window under half full.
+    # The long pause is after 3 s of speech: ending there would leave the window under 70% full.
     regions = seconds((0, 3), (8, 14), (14.5, 20), (20.5, 26), (26.5, 29.5), (30, 33))
     windows = plan_windows(regions, 40 * S, pad_samples=0)
     assert spans_s(windows) == [(0.0, 29.5), (30.0, 33.0)]
