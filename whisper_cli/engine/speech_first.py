@@ -187,7 +187,8 @@ def _member_result(result: WindowResult, offset_s: float, length_s: float) -> Wi
     """The part of a shared window's result that starts inside one member, timed from the member's start."""
 
     def shifted(item: dict) -> dict:
-        return {**item, "start": max(0.0, item["start"] - offset_s), "end": max(0.0, item["end"] - offset_s)}
+        # Clipped to the member: Whisper may time a member's last words into the silence after it.
+        return {**item, "start": min(max(0.0, item["start"] - offset_s), length_s), "end": min(max(0.0, item["end"] - offset_s), length_s)}
 
     pieces = [
         {**shifted(piece), "words": [shifted(word) for word in piece.get("words") or ()]}
