@@ -159,3 +159,4 @@ def test_the_rests_of_a_batch_share_one_window_and_keep_their_own_times(tiny_whi
         assert heard.count("country") == 2 and heard[:3] == ["and", "so", "my"], (offset_s, heard)
         spans = [(piece["start"], piece["end"]) for piece in part.pieces]
         assert all(0.0 <= start <= end <= length_s for start, end in spans), (offset_s, spans)
+        assert spans[0][0] < 1.0 and spans[-1][1] > length_s - 3.0, (offset_s, spans)  # its own times
