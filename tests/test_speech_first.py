@@ -160,3 +160,19 @@ def test_the_rests_of_a_batch_share_one_window_and_keep_their_own_times(tiny_whi
         spans = [(piece["start"], piece["end"]) for piece in part.pieces]
         assert all(0.0 <= start <= end <= length_s for start, end in spans), (offset_s, spans)
         assert spans[0][0] < 1.0 and spans[-1][1] > length_s - 3.0, (offset_s, spans)  # its own times
+
+
+def test_a_segment_over_two_rests_sends_them_to_be_decoded_one_at_a_time():
+    # Whisper may read two rests as one segment (no timestamp in the 1 s between them): its text cannot be
+    # split by time, so those rests are decoded again alone. An end that drifts a little into the next is kept.
+    from whisper_cli.engine.windows import WindowResult
+    from whisper_cli.speech_windows import SpeechWindow
+
+    members = [(SpeechWindow(0, 8 * SAMPLE_RATE), 0.0), (SpeechWindow(20 * SAMPLE_RATE, 28 * SAMPLE_RATE), 9.0)]
+
+    def result(*spans):
+        return WindowResult([], "", [dict(tokens=[1], start=a, end=b) for a, b in spans], -0.2, 0.01, 0.0, 1.0)
+
+    assert speech_first._spans_two_members(members, result((0.0, 16.0)))
+    assert not speech_first._spans_two_members(members, result((0.0, 8.0), (9.0, 17.0)))
+    assert not speech_first._spans_two_members(members, result((0.0, 9.6), (9.6, 17.0)))

@@ -127,10 +127,16 @@ class _Decoding:
         read: list[list[tuple[SpeechWindow, WindowResult]]] = [[pair] for pair in zip(windows, results)]
         rests = [(i, rest) for i, (w, r) in enumerate(zip(windows, results)) if (rest := self._rest(w, r))]
         shared = _shared_windows([rest for _, rest in rests])
+        alone: list[SpeechWindow] = []
         for members, result in zip(shared, self._decode_joined(shared)):
+            if _spans_two_members(members, result):
+                alone += [member for member, _ in members]  # decoded again one at a time, as packing.py does
+                continue
             for member, offset_s in members:
                 index = next(i for i, rest in rests if rest == member)
                 read[index].append((member, _member_result(result, offset_s, (member.end - member.start) / SAMPLE_RATE)))
+        for member, result in zip(alone, self._decode(alone) if alone else []):
+            read[next(i for i, rest in rests if rest == member)].append((member, result))
         return [pair for pairs in read for pair in pairs]
 
     def silent(self, result: WindowResult) -> bool:
@@ -181,6 +187,16 @@ def _shared_windows(rests: list[SpeechWindow]) -> list[list[tuple[SpeechWindow, 
         shared[-1].append((rest, used_s + REST_GAP_S))
         used_s += REST_GAP_S + length_s
     return shared
+
+
+def _spans_two_members(members: list[tuple[SpeechWindow, float]], result: WindowResult) -> bool:
+    """Whether a piece runs past the middle of the next member: Whisper read two rests as one segment, whose
+    text cannot be split between them by time. (Its end may drift a little into the next: that is kept.)"""
+    for following, start_s in members[1:]:
+        middle_s = start_s + (following.end - following.start) / SAMPLE_RATE / 2
+        if any(piece["start"] < start_s - REST_GAP_S / 2 and piece["end"] > middle_s for piece in result.pieces):
+            return True
+    return False
 
 
 def _member_result(result: WindowResult, offset_s: float, length_s: float) -> WindowResult:
