@@ -153,13 +153,12 @@ def test_the_rests_of_a_batch_share_one_window_and_keep_their_own_times(tiny_whi
     decoding = speech_first._Decoding(tiny_whisper, audio, [(r.start, r.end) for r in rests], SPEECH_FIRST, "en")
     (result,) = decoding._decode_joined(shared)
     length_s = len(jfk) / SAMPLE_RATE
-    for member, offset_s in shared[0]:
-        part = speech_first._member_result(result, offset_s, length_s)
+    for (member, offset_s), part in zip(shared[0], speech_first._member_results(shared[0], result)):
         heard = words(" ".join(decoding.tokenizer.decode(piece["tokens"]) for piece in part.pieces))
         assert heard.count("country") == 2 and heard[:3] == ["and", "so", "my"], (offset_s, heard)
         spans = [(piece["start"], piece["end"]) for piece in part.pieces]
         assert all(0.0 <= start <= end <= length_s for start, end in spans), (offset_s, spans)
-        assert spans[0][0] < 1.0 and spans[-1][1] > length_s - 3.0, (offset_s, spans)  # its own times
+        assert spans[0][0] < 2.0 and spans[-1][1] > length_s - 3.0, (offset_s, spans)  # its own times, give or take drift
 
 
 def test_a_segment_over_two_rests_sends_them_to_be_decoded_one_at_a_time():
@@ -176,3 +175,7 @@ def test_a_segment_over_two_rests_sends_them_to_be_decoded_one_at_a_time():
     assert speech_first._spans_two_members(members, result((0.0, 16.0)))
     assert not speech_first._spans_two_members(members, result((0.0, 8.0), (9.0, 17.0)))
     assert not speech_first._spans_two_members(members, result((0.0, 9.6), (9.6, 17.0)))
+    # A piece timed early across the gap still goes to the member it overlaps most.
+    first, second = speech_first._member_results(members, result((0.0, 7.0), (7.5, 16.0)))
+    assert [(p["start"], p["end"]) for p in first.pieces] == [(0.0, 7.0)]
+    assert [(p["start"], p["end"]) for p in second.pieces] == [(0.0, 7.0)]

@@ -132,9 +132,8 @@ class _Decoding:
             if _spans_two_members(members, result):
                 alone += [member for member, _ in members]  # decoded again one at a time, as packing.py does
                 continue
-            for member, offset_s in members:
-                index = next(i for i, rest in rests if rest == member)
-                read[index].append((member, _member_result(result, offset_s, (member.end - member.start) / SAMPLE_RATE)))
+            for (member, offset_s), part in zip(members, _member_results(members, result)):
+                read[next(i for i, rest in rests if rest == member)].append((member, part))
         for member, result in zip(alone, self._decode(alone) if alone else []):
             read[next(i for i, rest in rests if rest == member)].append((member, result))
         return [pair for pairs in read for pair in pairs]
@@ -189,30 +188,38 @@ def _shared_windows(rests: list[SpeechWindow]) -> list[list[tuple[SpeechWindow, 
     return shared
 
 
+def _overlaps_s(piece: dict, members: list[tuple[SpeechWindow, float]]) -> list[float]:
+    """How long the piece overlaps each member, in seconds (a member's gap after it counted half)."""
+    spans = [(start_s, start_s + (m.end - m.start) / SAMPLE_RATE) for m, start_s in members]
+    return [max(0.0, min(piece["end"], end + REST_GAP_S / 2) - max(piece["start"], start - REST_GAP_S / 2)) for start, end in spans]
+
+
 def _spans_two_members(members: list[tuple[SpeechWindow, float]], result: WindowResult) -> bool:
-    """Whether a piece runs past the middle of the next member: Whisper read two rests as one segment, whose
-    text cannot be split between them by time. (Its end may drift a little into the next: that is kept.)"""
-    for following, start_s in members[1:]:
-        middle_s = start_s + (following.end - following.start) / SAMPLE_RATE / 2
-        if any(piece["start"] < start_s - REST_GAP_S / 2 and piece["end"] > middle_s for piece in result.pieces):
-            return True
-    return False
+    """Whether a piece covers 2 s of two members each: Whisper read two rests as one segment, whose text
+    cannot be split between them by time. (An end that drifts a little into the next is kept.)"""
+    return len(members) > 1 and any(sorted(_overlaps_s(piece, members))[-2] > 2.0 for piece in result.pieces)
 
 
-def _member_result(result: WindowResult, offset_s: float, length_s: float) -> WindowResult:
-    """The part of a shared window's result that starts inside one member, timed from the member's start."""
+def _member_results(members: list[tuple[SpeechWindow, float]], result: WindowResult) -> list[WindowResult]:
+    """A shared window's result split by member: each piece goes to the member it overlaps most (Whisper's
+    times near a gap drift), timed from that member's start and clipped to it."""
+    owner = [max(range(len(members)), key=_overlaps_s(piece, members).__getitem__) for piece in result.pieces]
+    return [
+        _member_result(result, [p for p, o in zip(result.pieces, owner) if o == index], start_s, (m.end - m.start) / SAMPLE_RATE)
+        for index, (m, start_s) in enumerate(members)
+    ]
+
+
+def _member_result(result: WindowResult, pieces: list[dict], offset_s: float, length_s: float) -> WindowResult:
+    """The member's pieces of a shared window's result, timed from the member's start."""
 
     def shifted(item: dict) -> dict:
         # Clipped to the member: Whisper may time a member's last words into the silence after it.
         return {**item, "start": min(max(0.0, item["start"] - offset_s), length_s), "end": min(max(0.0, item["end"] - offset_s), length_s)}
 
-    pieces = [
-        {**shifted(piece), "words": [shifted(word) for word in piece.get("words") or ()]}
-        for piece in result.pieces
-        if offset_s - REST_GAP_S / 2 <= piece["start"] < offset_s + length_s + REST_GAP_S / 2
-    ]
-    words = [word for piece in pieces for word in piece["words"]]
-    return replace(result, pieces=pieces, words=words, complete_until=None)
+    own = [{**shifted(piece), "words": [shifted(word) for word in piece.get("words") or ()]} for piece in pieces]
+    words = [word for piece in own for word in piece["words"]]
+    return replace(result, pieces=own, words=words, complete_until=None)
 
 
 def _mel(model, audio: np.ndarray, language: str) -> MelWindow:
