@@ -113,3 +113,69 @@ def test_the_rest_of_a_window_after_whispers_last_timestamp_is_decoded_again_whe
     assert decoding._rest(window, one_timestamp_ending) == SpeechWindow(int(33.2 * SAMPLE_RATE), window.end)
     no_speech_after = speech_first._Decoding(tiny_whisper, silence(40), [(10 * SAMPLE_RATE, int(33.5 * SAMPLE_RATE))], SPEECH_FIRST, "en")
     assert no_speech_after._rest(window, result) is None  # 0.3 s: the end of its last word
+
+
+def test_a_window_that_falls_back_reuses_the_batchs_encoder_output(tiny_whisper, jfk):
+    # jfk and jfk played backwards in one batch; the log-probability bar sits between their scores, so only
+    # the backwards window falls back. Its re-decodes read its own rows of the batch's encoder output: the
+    # encoder runs once, and the fallback text is not jfk's (the rows of the wrong window would give it).
+    from whisper_cli.engine.windows import WindowDecoder
+
+    model = tiny_whisper.model
+    mels = [speech_first._mel(model, audio, "en") for audio in (jfk, jfk[::-1].copy())]
+    first_pass = WindowDecoder(model, SPEECH_FIRST).decode(mels, batch_size=2, temperatures=(0.0,))
+    forwards, backwards = (result.avg_logprob for result in first_pass)
+    assert backwards < forwards - 0.03  # a margin the midpoint bar keeps on both sides
+    options = dataclasses.replace(SPEECH_FIRST, log_prob_threshold=(forwards + backwards) / 2, no_speech_threshold=None)
+    encoder_batches = []
+    real_encode = model.encode
+    model.encode = lambda features: encoder_batches.append(len(features)) or real_encode(features)
+    try:
+        kept, fell_back = WindowDecoder(model, options).decode(mels, batch_size=2)
+    finally:
+        del model.encode
+    assert encoder_batches == [2]
+    assert kept.temperature == 0.0 and "country" in words(kept.text)
+    assert fell_back.temperature > 0.0 and words(fell_back.text)[:4] != ["and", "so", "my", "fellow"]
+    assert "ask not what your country" not in " ".join(words(fell_back.text))
+
+
+def test_the_rests_of_a_batch_share_one_window_and_keep_their_own_times(tiny_whisper, jfk):
+    # Two 11 s rests become one window (jfk, 1 s of silence, jfk): one encoder pass for both, and each gets
+    # the words that start inside it, timed from its own start.
+    from whisper_cli.speech_windows import SpeechWindow
+
+    audio = np.concatenate([jfk, silence(9), jfk, silence(2)])
+    second = len(jfk) + 9 * SAMPLE_RATE
+    rests = [SpeechWindow(0, len(jfk)), SpeechWindow(second, second + len(jfk))]
+    shared = speech_first._shared_windows(rests)
+    assert [[offset for _, offset in members] for members in shared] == [[0.0, pytest.approx(len(jfk) / SAMPLE_RATE + 1.0)]]
+    decoding = speech_first._Decoding(tiny_whisper, audio, [(r.start, r.end) for r in rests], SPEECH_FIRST, "en")
+    (result,) = decoding._decode_joined(shared)
+    length_s = len(jfk) / SAMPLE_RATE
+    for (member, offset_s), part in zip(shared[0], speech_first._member_results(shared[0], result)):
+        heard = words(" ".join(decoding.tokenizer.decode(piece["tokens"]) for piece in part.pieces))
+        assert heard.count("country") == 2 and heard[:3] == ["and", "so", "my"], (offset_s, heard)
+        spans = [(piece["start"], piece["end"]) for piece in part.pieces]
+        assert all(0.0 <= start <= end <= length_s for start, end in spans), (offset_s, spans)
+        assert spans[0][0] < 2.0 and spans[-1][1] > length_s - 3.0, (offset_s, spans)  # its own times, give or take drift
+
+
+def test_a_segment_over_two_rests_sends_them_to_be_decoded_one_at_a_time():
+    # Whisper may read two rests as one segment (no timestamp in the 1 s between them): its text cannot be
+    # split by time, so those rests are decoded again alone. An end that drifts a little into the next is kept.
+    from whisper_cli.engine.windows import WindowResult
+    from whisper_cli.speech_windows import SpeechWindow
+
+    members = [(SpeechWindow(0, 8 * SAMPLE_RATE), 0.0), (SpeechWindow(20 * SAMPLE_RATE, 28 * SAMPLE_RATE), 9.0)]
+
+    def result(*spans):
+        return WindowResult([], "", [dict(tokens=[1], start=a, end=b) for a, b in spans], -0.2, 0.01, 0.0, 1.0)
+
+    assert speech_first._spans_two_members(members, result((0.0, 16.0)))
+    assert not speech_first._spans_two_members(members, result((0.0, 8.0), (9.0, 17.0)))
+    assert not speech_first._spans_two_members(members, result((0.0, 9.6), (9.6, 17.0)))
+    # A piece timed early across the gap still goes to the member it overlaps most.
+    first, second = speech_first._member_results(members, result((0.0, 7.0), (7.5, 16.0)))
+    assert [(p["start"], p["end"]) for p in first.pieces] == [(0.0, 7.0)]
+    assert [(p["start"], p["end"]) for p in second.pieces] == [(0.0, 7.0)]

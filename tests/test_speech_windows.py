@@ -53,7 +53,7 @@ def test_window_ends_at_the_longest_pause_not_the_last_one_that_fits():
 
 
 def test_a_window_is_not_ended_early_to_reach_a_long_pause():
-    # The long pause is after 3 s of speech: ending there would leave the window under half full.
+    # The long pause is after 3 s of speech: ending there would leave the window under 70% full.
     regions = seconds((0, 3), (8, 14), (14.5, 20), (20.5, 26), (26.5, 29.5), (30, 33))
     windows = plan_windows(regions, 40 * S, pad_samples=0)
     assert spans_s(windows) == [(0.0, 29.5), (30.0, 33.0)]
@@ -95,3 +95,11 @@ def test_frame_loudness_is_the_mean_square_of_each_frame(length):
     frames = length // FRAME_SAMPLES
     expected = np.mean(np.square(samples[: frames * FRAME_SAMPLES].reshape(frames, FRAME_SAMPLES)), axis=1)
     assert np.allclose(frame_loudness(samples), expected)
+
+
+def test_a_window_ends_at_a_long_pause_only_if_it_stays_70_percent_full():
+    # The long pause (18-21 s) would end the window 60% full: each window costs a whole encoder pass, so it
+    # runs on to the shorter pause at 26.5 s instead.
+    regions = seconds((0, 6), (6.5, 12), (12.5, 18), (21, 26.5), (27, 32), (32.5, 36))
+    windows = plan_windows(regions, 40 * S, pad_samples=0)
+    assert spans_s(windows) == [(0.0, 26.5), (27.0, 36.0)]

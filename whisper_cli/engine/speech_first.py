@@ -33,6 +33,7 @@ NO_SPEECH_NOTE = "no speech found (VAD); nothing was decoded"
 _SAMPLES_PER_FRAME = SAMPLE_RATE // FRAMES_PER_SECOND
 SPEECH_FIRST_SILENCE_MS = 160  # a pause this long may end a window (faster-whisper's batched pipeline: the same)
 MIN_REST_SPEECH_S = 0.5  # speech after Whisper's last timestamp worth decoding again (less: its last word ending)
+REST_GAP_S = 1.0  # silence between two rests that share a window: Whisper ends a segment in it
 
 
 class Heard(NamedTuple):
@@ -115,23 +116,26 @@ class _Decoding:
         self.segment_language = language if options.multilingual else None
 
     def batch(self, windows: list[SpeechWindow]) -> list[tuple[SpeechWindow, WindowResult]]:
-        """Each window's result, in order, each followed by those of the rest Whisper left of it.
+        """Each window's result, in order, each followed by that of the rest Whisper left of it.
 
         Whisper may end its text before the window's speech ends ("<|23.20|><|23.20|>" then the end token,
         or one sentence of three); faster-whisper's loop then decodes again from that timestamp, and so does
-        this, where the VAD hears speech after it, so the words there are not lost.
+        this, where the VAD hears speech after it, so the words there are not lost. The rests of a batch are
+        short, so they share windows (REST_GAP_S of silence between two), each costing one encoder pass.
         """
         results = self._decode(windows)
         read: list[list[tuple[SpeechWindow, WindowResult]]] = [[pair] for pair in zip(windows, results)]
-        pending = [(i, rest) for i, (w, r) in enumerate(zip(windows, results)) if (rest := self._rest(w, r))]
-        while pending:
-            again = self._decode([rest for _, rest in pending])
-            read_next = []
-            for (i, rest), result in zip(pending, again):
-                read[i].append((rest, result))
-                if (more := self._rest(rest, result)) is not None:
-                    read_next.append((i, more))
-            pending = read_next
+        rests = [(i, rest) for i, (w, r) in enumerate(zip(windows, results)) if (rest := self._rest(w, r))]
+        shared = _shared_windows([rest for _, rest in rests])
+        alone: list[SpeechWindow] = []
+        for members, result in zip(shared, self._decode_joined(shared)):
+            if _spans_two_members(members, result):
+                alone += [member for member, _ in members]  # decoded again one at a time, as packing.py does
+                continue
+            for (member, offset_s), part in zip(members, _member_results(members, result)):
+                read[next(i for i, rest in rests if rest == member)].append((member, part))
+        for member, result in zip(alone, self._decode(alone) if alone else []):
+            read[next(i for i, rest in rests if rest == member)].append((member, result))
         return [pair for pairs in read for pair in pairs]
 
     def silent(self, result: WindowResult) -> bool:
@@ -145,6 +149,18 @@ class _Decoding:
         mels = [_mel(self._model, self._samples[w.start : w.end], self.language) for w in windows]
         return self._decoder.decode(mels, batch_size=len(mels), words=self._options.word_timestamps)
 
+    def _decode_joined(self, shared: list[list[tuple[SpeechWindow, float]]]) -> list[WindowResult]:
+        """Each shared window's members laid end to end, REST_GAP_S of silence between two, decoded."""
+        if not shared:
+            return []
+        gap = np.zeros(round(REST_GAP_S * SAMPLE_RATE), dtype=np.float32)
+        joined = []
+        for members in shared:
+            pieces = [self._samples[m.start : m.end] for m, _ in members]
+            joined.append(np.concatenate([part for piece in pieces for part in (piece, gap)][:-1]))
+        mels = [_mel(self._model, audio, self.language) for audio in joined]
+        return self._decoder.decode(mels, batch_size=len(mels), words=self._options.word_timestamps)
+
     def _rest(self, window: SpeechWindow, result: WindowResult) -> Optional[SpeechWindow]:
         """What is left of the window after the last timestamp Whisper gave, if enough speech is in it."""
         if result.complete_until is not None:
@@ -156,6 +172,54 @@ class _Decoding:
         start = window.start + round(stamps[-1] * TIME_PRECISION_S * SAMPLE_RATE)
         speech = sum(max(0, min(b, window.end) - max(a, start)) for a, b in self._regions)
         return SpeechWindow(start, window.end) if speech >= MIN_REST_SPEECH_S * SAMPLE_RATE else None
+
+
+def _shared_windows(rests: list[SpeechWindow]) -> list[list[tuple[SpeechWindow, float]]]:
+    """Rests in order -> windows of at most WINDOW_S, each a list of (rest, its start in the window, s)."""
+    shared: list[list[tuple[SpeechWindow, float]]] = []
+    used_s = WINDOW_S
+    for rest in rests:
+        length_s = (rest.end - rest.start) / SAMPLE_RATE
+        if used_s + REST_GAP_S + length_s > WINDOW_S:
+            shared.append([])
+            used_s = -REST_GAP_S
+        shared[-1].append((rest, used_s + REST_GAP_S))
+        used_s += REST_GAP_S + length_s
+    return shared
+
+
+def _overlaps_s(piece: dict, members: list[tuple[SpeechWindow, float]]) -> list[float]:
+    """How long the piece overlaps each member, in seconds (a member's gap after it counted half)."""
+    spans = [(start_s, start_s + (m.end - m.start) / SAMPLE_RATE) for m, start_s in members]
+    return [max(0.0, min(piece["end"], end + REST_GAP_S / 2) - max(piece["start"], start - REST_GAP_S / 2)) for start, end in spans]
+
+
+def _spans_two_members(members: list[tuple[SpeechWindow, float]], result: WindowResult) -> bool:
+    """Whether a piece covers 2 s of two members each: Whisper read two rests as one segment, whose text
+    cannot be split between them by time. (An end that drifts a little into the next is kept.)"""
+    return len(members) > 1 and any(sorted(_overlaps_s(piece, members))[-2] > 2.0 for piece in result.pieces)
+
+
+def _member_results(members: list[tuple[SpeechWindow, float]], result: WindowResult) -> list[WindowResult]:
+    """A shared window's result split by member: each piece goes to the member it overlaps most (Whisper's
+    times near a gap drift), timed from that member's start and clipped to it."""
+    owner = [max(range(len(members)), key=_overlaps_s(piece, members).__getitem__) for piece in result.pieces]
+    return [
+        _member_result(result, [p for p, o in zip(result.pieces, owner) if o == index], start_s, (m.end - m.start) / SAMPLE_RATE)
+        for index, (m, start_s) in enumerate(members)
+    ]
+
+
+def _member_result(result: WindowResult, pieces: list[dict], offset_s: float, length_s: float) -> WindowResult:
+    """The member's pieces of a shared window's result, timed from the member's start."""
+
+    def shifted(item: dict) -> dict:
+        # Clipped to the member: Whisper may time a member's last words into the silence after it.
+        return {**item, "start": min(max(0.0, item["start"] - offset_s), length_s), "end": min(max(0.0, item["end"] - offset_s), length_s)}
+
+    own = [{**shifted(piece), "words": [shifted(word) for word in piece.get("words") or ()]} for piece in pieces]
+    words = [word for piece in own for word in piece["words"]]
+    return replace(result, pieces=own, words=words, complete_until=None)
 
 
 def _mel(model, audio: np.ndarray, language: str) -> MelWindow:

@@ -65,6 +65,7 @@ class WindowDecoder:
         self._options = options
         self._prompt_text = options.initial_prompt if prompt is None else prompt
         self._tokenizers: dict[str, Any] = {}
+        self._kept_alive: Optional[np.ndarray] = None
 
     def tokenizer(self, language: str):
         """faster-whisper's Tokenizer for the options' task in `language`."""
@@ -105,9 +106,8 @@ class WindowDecoder:
         tried: list[list[WindowResult]] = [[] for _ in batch]
         todo = list(range(len(batch)))
         for temperature in temperatures:
-            # Only the windows that failed are decoded again (the encoder is deterministic, so encoding
-            # them again gives the output the batch got).
-            again = encoded if len(todo) == len(batch) else self._model.encode(np.stack([batch[i].mel for i in todo]))
+            # Only the windows that failed are decoded again, from the batch's own encoder output.
+            again = encoded if len(todo) == len(batch) else self._encoded_rows(encoded, batch, todo)
             for i, generated in zip(todo, self._generate(again, prompt, len(todo), temperature)):
                 tried[i].append(self._read(tokenizer, generated, len(prompt), temperature))
             todo = [i for i in todo if self._needs_fallback(tried[i][-1])]
@@ -116,6 +116,18 @@ class WindowDecoder:
         results = [self._chosen(candidates, failed=i in todo) for i, candidates in enumerate(tried)]
         self._add_words(tokenizer, encoded, batch, results, [wants(i, r) for i, r in enumerate(results)])
         return results
+
+    def _encoded_rows(self, encoded, batch: list[MelWindow], rows: list[int]):
+        """The encoder output of the windows `rows`: taken from the batch's on a CPU (an encoder pass costs
+        as much as beam search for a whole window there); encoded again where it lives on a GPU."""
+        if getattr(encoded, "device", "cpu") != "cpu":
+            return self._model.encode(np.stack([batch[i].mel for i in rows]))
+        import ctranslate2
+
+        rows_array = np.ascontiguousarray(np.asarray(encoded)[rows])
+        view = ctranslate2.StorageView.from_array(rows_array)
+        self._kept_alive = rows_array  # the view does not own its memory
+        return view
 
     def _prompt(self, tokenizer) -> list[int]:
         initial: list[int] = []
