@@ -67,9 +67,8 @@ def _log_mel(frames: np.ndarray) -> np.ndarray:
     if not len(frames):
         return np.zeros((0, MEL_BINS), dtype=np.float32)
     frames = frames - frames.mean(axis=1, keepdims=True)
-    # Kaldi's pre-emphasis treats the sample before the first as the first itself.
+    # Kaldi pre-emphasises the first sample against itself; no need here: the Povey window is 0 there.
     frames[:, 1:] -= PREEMPHASIS * frames[:, :-1]
-    frames[:, 0] *= 1.0 - PREEMPHASIS
     frames *= _WINDOW
     spectrum = np.fft.rfft(frames, n=FFT_SIZE, axis=1)[:, : FFT_SIZE // 2]
     power = spectrum.real**2 + spectrum.imag**2
