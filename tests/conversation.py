@@ -28,17 +28,22 @@ def tools_missing() -> list[str]:
     return [tool for tool in TOOLS if shutil.which(tool) is None]
 
 
-def build(turns: Sequence[tuple[str, str]], path: Path, pause_s: float = PAUSE_S, speed_wpm: int = 160) -> list[SpokenTurn]:
-    """Speak each (voice, text) turn, join them with `pause_s` of silence after each into a 16 kHz mono WAV."""
+def build(turns: Sequence[tuple], path: Path, pause_s: float = PAUSE_S, speed_wpm: int = 160) -> list[SpokenTurn]:
+    """Speak each (voice, text) turn, join them with `pause_s` of silence after each into a 16 kHz mono WAV.
+
+    A voice may carry more espeak-ng options ("en-us+m3 -p 30 -s 150" overrides the speed), and a turn may
+    carry its own pause as a third item."""
     work = path.parent / f"{path.stem}-turns"
     work.mkdir(parents=True, exist_ok=True)
     parts, spoken, clock = [], [], 0.0
-    for index, (voice, text) in enumerate(turns):
+    for index, (voice, text, *pause) in enumerate(turns):
         raw, part = work / f"{index:03d}-raw.wav", work / f"{index:03d}.wav"
-        _run("espeak-ng", "-v", voice, "-s", str(speed_wpm), "-w", str(raw), text)
-        _run("sox", str(raw), "-r", "16000", "-c", "1", "-b", "16", str(part), "pad", "0", str(pause_s))
+        pause_after = pause[0] if pause else pause_s
+        name, *options = voice.split()
+        _run("espeak-ng", "-v", name, "-s", str(speed_wpm), *options, "-w", str(raw), text)
+        _run("sox", str(raw), "-r", "16000", "-c", "1", "-b", "16", str(part), "pad", "0", str(pause_after))
         length = float(_run("soxi", "-D", str(part)))
-        spoken.append(SpokenTurn(voice, text, clock, clock + length - pause_s))
+        spoken.append(SpokenTurn(voice, text, clock, clock + length - pause_after))
         parts.append(str(part))
         clock += length
     _run("sox", *parts, str(path))

