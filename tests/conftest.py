@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import io
 import os
+import signal
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +16,13 @@ REPO = Path(__file__).resolve().parent.parent
 SAMPLES = REPO / "samples"
 SHARED_SAMPLES = REPO.parent / "shared" / "samples"
 TEST_MODEL = "tiny.en"
+
+
+# A suite started as a background job of a non-interactive shell (`cmd &`) inherits SIGINT ignored, and every
+# CLI child would inherit that too and rightly keep ignoring Ctrl-C, so the tests that send it SIGINT would fail.
+# A handler set here is reset to the default in each child at exec.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -155,7 +155,8 @@ def test_the_rests_of_a_batch_share_one_window_and_keep_their_own_times(tiny_whi
     length_s = len(jfk) / SAMPLE_RATE
     for (member, offset_s), part in zip(shared[0], speech_first._member_results(shared[0], result)):
         heard = words(" ".join(decoding.tokenizer.decode(piece["tokens"]) for piece in part.pieces))
-        assert heard.count("country") == 2 and heard[:3] == ["and", "so", "my"], (offset_s, heard)
+        # Its own speech and not the other's: JFK's sentence once, from its start (int8 decoding may drop "And").
+        assert heard.count("country") == 2 and "fellow" in heard[:4], (offset_s, heard)
         spans = [(piece["start"], piece["end"]) for piece in part.pieces]
         assert all(0.0 <= start <= end <= length_s for start, end in spans), (offset_s, spans)
         assert spans[0][0] < 2.0 and spans[-1][1] > length_s - 3.0, (offset_s, spans)  # its own times, give or take drift
