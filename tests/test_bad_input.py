@@ -285,7 +285,7 @@ CASES = [
         marks=(
             pytest.mark.xfail(
                 strict=True,
-                reason="engine.py: tiny.en says ' You' over digital silence (no_speech_prob 0.94 but avg_logprob "
+                reason="engine/transcribe.py: tiny.en says ' You' over digital silence (no_speech_prob 0.94 but avg_logprob "
                 "-0.82 > -1.0, so faster-whisper keeps it); quality.py flags it suspect but it is still written",
             ),
         ),

@@ -253,7 +253,3 @@ def _window_segments(tokenizer, window: SpeechWindow, result: WindowResult, lang
             temperature=result.temperature,
             language=language,
         )
-
-
-def _numbered(segment: Segment, number: int) -> Segment:
-    return replace(segment, id=number)
