@@ -12,7 +12,10 @@ from whisper_cli.audio import SAMPLE_RATE, load_audio
 from whisper_cli.engine import speech_first
 from whisper_cli.options import DecodeOptions
 
+from same_words import allowed_edits, word_edits
+
 SPEECH_FIRST = dataclasses.replace(DecodeOptions(), speech_first=True)
+JFK_WORDS = "and so my fellow americans ask not what your country can do for you ask what you can do for your country".split()
 
 
 def words(text: str) -> list[str]:
@@ -155,8 +158,10 @@ def test_the_rests_of_a_batch_share_one_window_and_keep_their_own_times(tiny_whi
     length_s = len(jfk) / SAMPLE_RATE
     for (member, offset_s), part in zip(shared[0], speech_first._member_results(shared[0], result)):
         heard = words(" ".join(decoding.tokenizer.decode(piece["tokens"]) for piece in part.pieces))
-        # Its own speech and not the other's: JFK's sentence once, from its start (int8 decoding may drop "And").
-        assert heard.count("country") == 2 and "fellow" in heard[:4], (offset_s, heard)
+        # Its own speech and not the other's: JFK's sentence once (the other's would double it), from its start.
+        # Int8 decoding may drop a word or two ("And", "for your country"), as same_words allows.
+        assert word_edits(heard, JFK_WORDS) <= allowed_edits(JFK_WORDS), (offset_s, heard)
+        assert "fellow" in heard[:4], (offset_s, heard)
         spans = [(piece["start"], piece["end"]) for piece in part.pieces]
         assert all(0.0 <= start <= end <= length_s for start, end in spans), (offset_s, spans)
         assert spans[0][0] < 2.0 and spans[-1][1] > length_s - 3.0, (offset_s, spans)  # its own times, give or take drift
