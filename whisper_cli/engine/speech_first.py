@@ -34,6 +34,7 @@ _SAMPLES_PER_FRAME = SAMPLE_RATE // FRAMES_PER_SECOND
 SPEECH_FIRST_SILENCE_MS = 160  # a pause this long may end a window (faster-whisper's batched pipeline: the same)
 MIN_REST_SPEECH_S = 0.5  # speech after Whisper's last timestamp worth decoding again (less: its last word ending)
 REST_GAP_S = 1.0  # silence between two rests that share a window: Whisper ends a segment in it
+REST_ROUNDS = 3  # times what a rest leaves is decoded again (faster-whisper's loop has no bound; each round costs a pass)
 
 
 class Heard(NamedTuple):
@@ -116,27 +117,49 @@ class _Decoding:
         self.segment_language = language if options.multilingual else None
 
     def batch(self, windows: list[SpeechWindow]) -> list[tuple[SpeechWindow, WindowResult]]:
-        """Each window's result, in order, each followed by that of the rest Whisper left of it.
+        """Each window's result, in order, each followed by those of the rests Whisper left of it.
 
         Whisper may end its text before the window's speech ends ("<|23.20|><|23.20|>" then the end token,
         or one sentence of three); faster-whisper's loop then decodes again from that timestamp, and so does
         this, where the VAD hears speech after it, so the words there are not lost. The rests of a batch are
-        short, so they share windows (REST_GAP_S of silence between two), each costing one encoder pass.
+        short, so they share windows (REST_GAP_S of silence between two), each costing one encoder pass. A
+        shared window may end early too (JFK, 1 s, JFK: the second read up to 20.0 s of 23 s, then
+        "<|20.00|><|20.00|>"), so what a rest leaves is decoded again in turn, up to REST_ROUNDS times.
         """
         results = self._decode(windows)
         read: list[list[tuple[SpeechWindow, WindowResult]]] = [[pair] for pair in zip(windows, results)]
-        rests = [(i, rest) for i, (w, r) in enumerate(zip(windows, results)) if (rest := self._rest(w, r))]
-        shared = _shared_windows([rest for _, rest in rests])
-        alone: list[SpeechWindow] = []
-        for members, result in zip(shared, self._decode_joined(shared)):
-            if _spans_two_members(members, result):
-                alone += [member for member, _ in members]  # decoded again one at a time, as packing.py does
-                continue
-            for (member, offset_s), part in zip(members, _member_results(members, result)):
-                read[next(i for i, rest in rests if rest == member)].append((member, part))
-        for member, result in zip(alone, self._decode(alone) if alone else []):
-            read[next(i for i, rest in rests if rest == member)].append((member, result))
+        self.read_rests([_Rest(i, rest) for i, (w, r) in enumerate(zip(windows, results)) if (rest := self._rest(w, r))], read)
         return [pair for pairs in read for pair in pairs]
+
+    def read_rests(self, rests: list["_Rest"], read: list[list[tuple[SpeechWindow, WindowResult]]]) -> None:
+        """Decode the rests, then what they leave, up to REST_ROUNDS times; each result goes to its window's list."""
+        for _ in range(REST_ROUNDS):
+            if not rests:
+                return
+            rests = self._decode_rests(rests, read)
+
+    def _decode_rests(self, rests: list["_Rest"], read: list[list[tuple[SpeechWindow, WindowResult]]]) -> list["_Rest"]:
+        """One round: the rests decoded (in shared windows, but alone those that got no text beside another),
+        each result added to its window's list in `read`; returns what they leave in turn."""
+        shared = _shared_windows([rest.window for rest in rests if not rest.alone])
+        owners = [rest for rest in rests if not rest.alone]
+        alone = [rest for rest in rests if rest.alone]
+        left: list[_Rest] = []
+        for members, result in zip(shared, self._decode_joined(shared)):
+            mine, owners = owners[: len(members)], owners[len(members) :]
+            if _spans_two_members(members, result):
+                alone += mine  # decoded again one at a time, as packing.py does
+                continue
+            for rest, part in zip(mine, _member_results(members, result)):
+                read[rest.index].append((rest.window, part))
+                if (after := rest_after(rest.window, _last_end_s(part), self._regions)) is not None:
+                    # A member Whisper gave no text to is not put beside another again: it goes alone.
+                    left.append(_Rest(rest.index, after, alone=after.start == rest.window.start))
+        for rest, result in zip(alone, self._decode([rest.window for rest in alone]) if alone else []):
+            read[rest.index].append((rest.window, result))
+            if (after := self._rest(rest.window, result)) is not None:
+                left.append(_Rest(rest.index, after))
+        return sorted(left, key=lambda rest: rest.window.start)
 
     def silent(self, result: WindowResult) -> bool:
         """faster-whisper's no-speech rule: a likely-silent window is dropped unless its text is probable."""
@@ -169,9 +192,27 @@ class _Decoding:
         stamps = [token - begin for token in result.tokens if token >= begin]
         if not stamps or stamps[-1] <= 0:
             return None  # no text, or none that Whisper could place
-        start = window.start + round(stamps[-1] * TIME_PRECISION_S * SAMPLE_RATE)
-        speech = sum(max(0, min(b, window.end) - max(a, start)) for a, b in self._regions)
-        return SpeechWindow(start, window.end) if speech >= MIN_REST_SPEECH_S * SAMPLE_RATE else None
+        return rest_after(window, stamps[-1] * TIME_PRECISION_S, self._regions)
+
+
+def rest_after(window: SpeechWindow, last_s: float, regions: list[tuple[int, int]]) -> Optional[SpeechWindow]:
+    """The window from `last_s` (seconds from its start) on, if the VAD regions hold enough speech there."""
+    start = window.start + round(last_s * SAMPLE_RATE)
+    speech = sum(max(0, min(b, window.end) - max(a, start)) for a, b in regions)
+    return SpeechWindow(start, window.end) if speech >= MIN_REST_SPEECH_S * SAMPLE_RATE else None
+
+
+def _last_end_s(part: WindowResult) -> float:
+    """Where a member's text ends, in seconds from its start (0.0 where it got none)."""
+    return max((piece["end"] for piece in part.pieces), default=0.0)
+
+
+class _Rest(NamedTuple):
+    """Part of a window left to decode again: which window of the batch it belongs to, and where it is."""
+
+    index: int
+    window: SpeechWindow
+    alone: bool = False  # Whisper gave it no text beside another rest: decode it in a window of its own
 
 
 def _shared_windows(rests: list[SpeechWindow]) -> list[list[tuple[SpeechWindow, float]]]:
