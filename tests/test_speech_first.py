@@ -12,6 +12,7 @@ from whisper_cli.audio import SAMPLE_RATE, load_audio
 from whisper_cli.engine import speech_first
 from whisper_cli.options import DecodeOptions
 
+from conftest import SAMPLES
 from same_words import allowed_edits, word_edits
 
 SPEECH_FIRST = dataclasses.replace(DecodeOptions(), speech_first=True)
@@ -192,6 +193,24 @@ def test_what_a_member_of_a_shared_window_leaves_is_decoded_in_the_next_round():
     # A member that got no text at all leaves the whole of itself.
     _, nothing = speech_first._member_results(members, result((0.0, 8.0), (8.0, 11.0)))
     assert speech_first.rest_after(members[1][0], speech_first._last_end_s(nothing), regions) == members[1][0]
+
+
+def test_a_rest_whose_shared_window_ends_early_keeps_its_last_words(tiny_whisper, jfk, shared_samples):
+    # forecast, hotwords, jfk as three rests in one window: Whisper reads jfk to "...can do for you.<|26.76|>
+    # <|26.76|>" (of 29.6 s) and stops, every time on this machine. The next round reads the 2.8 s it left.
+    from whisper_cli.speech_windows import SpeechWindow
+
+    clips = [load_audio(str(SAMPLES / "forecast.ogg")), load_audio(str(shared_samples / "hotwords.mp3")), jfk]
+    audio, rests = np.concatenate([part for clip in clips for part in (clip, silence(5))]), []
+    for clip in clips:
+        start = rests[-1].end + 5 * SAMPLE_RATE if rests else 0
+        rests.append(SpeechWindow(start, start + len(clip)))
+    assert len(speech_first._shared_windows(rests)) == 1
+    decoding = speech_first._Decoding(tiny_whisper, audio, [(r.start, r.end) for r in rests], SPEECH_FIRST, "en")
+    read: list[list] = [[], [], []]
+    decoding.read_rests([speech_first._Rest(i, rest) for i, rest in enumerate(rests)], read)
+    heard = words(" ".join(decoding.tokenizer.decode(piece["tokens"]) for _, part in read[2] for piece in part.pieces))
+    assert word_edits(heard, JFK_WORDS) <= allowed_edits(JFK_WORDS) and heard.count("country") == 2, heard
 
 
 def test_a_member_given_no_text_beside_another_is_decoded_alone_next_round(tiny_whisper, monkeypatch):
