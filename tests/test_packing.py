@@ -339,12 +339,12 @@ def test_a_segment_within_one_clip_keeps_its_text_and_is_timed_from_the_clip_sta
     assert outcome.segments[1][0].avg_logprob == -0.2 and outcome.segments[1][0].no_speech_prob == 0.01
 
 
-def _settled(window, texts: dict[int, str], speech: set[int]):
+def _settled(window, texts: dict[int, str], speech: set[int], speech_after: dict[int, float] = {}):
     from whisper_cli.packing import Outcome as _Outcome, settle as _settle
     from whisper_cli.transcript import Segment
 
     outcome = _Outcome({clip: [Segment(1, 0.0, 1.0, text)] for clip, text in texts.items()}, {})
-    return _settle(window, outcome, lambda clip: clip in speech)
+    return _settle(window, outcome, lambda clip: clip in speech, lambda clip, start_s: speech_after.get(clip, 0.0))
 
 
 def test_a_clip_with_speech_but_no_text_between_two_with_text_goes_alone_with_its_neighbours():
@@ -355,6 +355,24 @@ def test_a_clip_with_speech_but_no_text_between_two_with_text_goes_alone_with_it
 def test_clips_after_the_last_text_in_a_window_are_packed_again():
     failed, skipped = _settled(_window((0, 3), (4, 7), (8, 11)), {0: " a"}, {0, 1, 2})
     assert failed == {} and skipped == [1, 2]
+
+
+def test_a_clip_whose_text_stops_before_its_speech_goes_alone():
+    # Each clip's text ends at 1.0 s of 3 s; the VAD hears 1.5 s of speech after that in clip 1 (Whisper ended
+    # the window inside it), 0.3 s in clip 0 (its last word ending).
+    failed, skipped = _settled(_window((0, 3), (4, 7)), {0: " a", 1: " b"}, {0, 1}, {0: 0.3, 1: 1.5})
+    assert list(failed) == [1] and skipped == []
+
+
+def test_a_clip_cut_short_at_its_windows_end_goes_alone_and_keeps_its_last_words(tiny_whisper, english_clips, shared_samples):
+    # forecast, coffee, jfk fill one window to 27.9 s, and Whisper reads jfk to "...ask what you can do<|26.44|>
+    # <|26.44|>" every time on this machine, leaving "for your country" for a next window that packing has not.
+    clips = dict(english_clips)
+    chosen = [(name, clips[name]) for name in ("forecast", "coffee", "jfk")]
+    results = transcribe_packed(tiny_whisper, chosen, DecodeOptions())
+    heard = words(results[2].transcript.text)
+    assert heard[-3:] == ["for", "your", "country"], heard
+    assert results[0].packed and results[1].packed and results[0].window == results[1].window
 
 
 def test_a_clip_without_speech_and_without_text_is_simply_empty():

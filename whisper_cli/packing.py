@@ -18,6 +18,9 @@ Each clip should get what it gets alone, so:
 - a clip that got no text although the VAD hears speech in it either lost its words to a neighbour (then
   it and its neighbours go the normal way) or was never reached, because Whisper ended the window early
   with a bare timestamp (then it is packed again, once);
+- a clip whose text ends with MIN_LEFT_SPEECH_S or more of speech after it (VAD) was cut short: Whisper
+  ended the window inside it, leaving the rest for "the next window" (the normal path decodes again from
+  there), so it goes the normal way;
 - a clip alone in its window, longer than MAX_PACKED_CLIP_S, or with options packable() refuses goes the
   normal way.
 What differs from the normal path: avg_logprob and no_speech_prob of a packed segment are its window's
@@ -55,6 +58,10 @@ STRADDLE_S = 0.3
 # values over 1500 frames for every hypothesis of every window. A GPU has the memory and gains from it.
 WINDOW_BATCH = {"cpu": 1, "cuda": 4}
 ROUNDS = 2  # clips Whisper skipped in a window are packed once more before they go alone
+# Speech (VAD) after a clip's text that means Whisper stopped inside the clip; less is its last word ending.
+# The same bar as speech_first.MIN_REST_SPEECH_S. Seen: forecast, coffee, jfk in one window, read every time
+# to "...ask what you can do<|26.44|><|26.44|>" with jfk's audio running to 27.92 s.
+MIN_LEFT_SPEECH_S = 0.5
 UNSURE_LANGUAGE = 0.5  # below this detected probability, a clip is checked for speech before its language counts
 _TIME_PRECISION_S = 0.02  # one timestamp token
 
@@ -79,19 +86,28 @@ def packable(options: DecodeOptions) -> bool:
     )
 
 
-def settle(window: "Window", outcome: "Outcome", speech) -> tuple[dict[int, str], list[int]]:
+def settle(window: "Window", outcome: "Outcome", speech, speech_after) -> tuple[dict[int, str], list[int]]:
     """Which clips of a decoded window must go alone (and why), and which to pack again in a new window.
 
     A clip that got no text but has speech either lost its words to a neighbour, when text follows it in
     the window (then it and both neighbours go alone), or was never reached: Whisper may end a window with
     a bare timestamp after a finished sentence, leaving the rest for "the next window". Such clips are
-    packed again.
+    packed again. A clip whose text stops before its speech does (speech_after(clip, seconds from its start):
+    seconds of speech from there on) was cut short the same way, and goes alone.
     """
     failed = dict(outcome.failed)
     skipped: list[int] = []
     clips = window.clips
+    lengths = {p.clip: p.frames / FRAMES_PER_SECOND for p in window.placements}
     for at, clip in enumerate(clips):
-        if clip in failed or outcome.segments.get(clip) or not speech(clip):
+        if clip in failed:
+            continue
+        if segments := outcome.segments.get(clip):
+            text_end = segments[-1].end
+            if lengths[clip] - text_end >= MIN_LEFT_SPEECH_S and speech_after(clip, text_end) >= MIN_LEFT_SPEECH_S:
+                failed[clip] = "its text in its window ends before its speech"
+            continue
+        if not speech(clip):
             continue
         if any(outcome.segments.get(later) for later in clips[at + 1 :]):
             failed[clip] = "no text in its window though it has speech"

@@ -24,7 +24,7 @@ from ..transcript import Transcript
 from .features import FRAMES_PER_SECOND, WINDOW_FRAMES, clip_features
 from .language import ENGLISH_ONLY, LanguageGuess, detect_languages
 from .transcribe import transcript_info
-from .vad import has_speech
+from .vad import has_speech, speech_spans
 from .windows import MelWindow, WindowDecoder
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -32,6 +32,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ["END_MARGIN_S", "GAP_S", "MAX_PACKED_CLIP_S", "WINDOW_BATCH", "ClipResult", "packable", "transcribe_packed"]
 _SKIPPED = "Whisper ended its window before it"
+TAIL_SILENCE_MS = 160  # a pause that ends a stretch of speech, as speech_first's VAD regions
 
 
 @dataclass(frozen=True)
@@ -86,7 +87,7 @@ def transcribe_packed(
         retry: list[int] = []
         for window, outcome in zip(windows, _decode(decoder, windows, features, options, batch_size)):
             number = next(window_numbers)
-            failed, skipped = settle(window, outcome, speech)
+            failed, skipped = settle(window, outcome, speech, speech.seconds_after)
             alone.update((clip, reason) for clip, reason in failed.items() if clip not in alone)
             if attempt < ROUNDS:
                 retry.extend(skipped)
@@ -139,7 +140,7 @@ def _decode(decoder: WindowDecoder, windows: list[Window], features, options: De
 
 
 class _SpeechCache:
-    """Whether the VAD hears speech in a clip, asked at most once per clip and only when needed."""
+    """What the VAD hears in a clip, asked at most once per clip and only when needed."""
 
     def __init__(self, clips: Sequence[tuple[str, np.ndarray]]):
         self._clips = clips
@@ -149,6 +150,12 @@ class _SpeechCache:
         if clip not in self._known:
             self._known[clip] = has_speech(self._clips[clip][1])
         return self._known[clip]
+
+    def seconds_after(self, clip: int, start_s: float) -> float:
+        """Seconds of speech in the clip from `start_s` on (unpadded spans, a short pause ends one)."""
+        tail = self._clips[clip][1][round(start_s * SAMPLE_RATE) :]
+        spans = speech_spans(tail, min_silence_duration_ms=TAIL_SILENCE_MS, speech_pad_ms=0)
+        return sum(end - start for start, end in spans) / SAMPLE_RATE
 
 
 def _languages(model, clips, options: DecodeOptions, indices: list[int], features, batch_size: int) -> dict[int, LanguageGuess]:
