@@ -80,3 +80,29 @@ def test_a_group_waits_for_requests_still_decoding_their_audio(packing):
     assert "own computer" in first.result(RESULT_TIMEOUT_S).text.lower()
     assert "umbrella" in second.result(RESULT_TIMEOUT_S).text.lower()
     assert groups() == [2]
+
+
+def test_a_request_that_finds_no_company_is_read_the_plain_way(packing, monkeypatch):
+    from whisper_cli.serve import packer as packer_module
+
+    scheduler, make, groups = packing
+    packed_calls = []
+    real = packer_module.transcribe_packed
+
+    def spy(whisper, clips, options):  # calls through: only records that the packed path was taken
+        packed_calls.append(len(clips))
+        return real(whisper, clips, options)
+
+    monkeypatch.setattr(packer_module, "transcribe_packed", spy)
+    packer = make(gather_s=0.01)
+    [alone] = _add(packer, [("hello", _audio(HELLO))])
+    assert "own computer" in alone.result(RESULT_TIMEOUT_S).text.lower()
+    assert packed_calls == [], "a group of one went through the packed path (layout, its own language pass)"
+
+    busy = threading.Event()
+    scheduler.execute(busy.wait)
+    together = _add(packer, [("hello", _audio(HELLO)), ("forecast", _audio(FORECAST))])
+    busy.set()
+    assert "umbrella" in together[1].result(RESULT_TIMEOUT_S).text.lower()
+    assert packed_calls == [2] and groups() == [1, 2]
+    assert (packer.requests, packer.windows) == (3, 2)
