@@ -38,9 +38,11 @@ GATHER_S = 0.05  # how long a new group waits for company before it queues: a lo
 # GATHER_S, up to this long: eight clients that post at once land in one group, not in two or three.
 MAX_GATHER_S = 0.3
 WINDOW_S = 30.0 - END_MARGIN_S  # audio (with its gaps) one shared window holds
-# A group holds at least this many windows' worth even where one call decodes one window at a time (a CPU):
-# the layout then fills windows from more clips, and a clip alone in its language more often finds company.
-# On 2 CPU cores with one decoding thread, groups run one after another, so a fuller group costs no one a turn.
+# The decoding threads' groups together hold at least this many windows' worth even where one call decodes
+# one window at a time (a CPU): the layout then fills windows from more clips, and a clip alone in its language
+# more often finds company. With one decoding thread, groups run one after another, so a fuller group costs no
+# one a turn; with two, each group holds one window's worth, so that eight requests posted at once make two
+# groups that are read side by side rather than one group while the other thread waits.
 MIN_GROUP_WINDOWS = 2
 
 
@@ -73,7 +75,8 @@ class Packer:
         self.scheduler, self.pool, self.log = scheduler, pool, log
         self.enabled = enabled
         self.gather_s, self.max_gather_s = gather_s, max_gather_s
-        self.capacity_s = max(WINDOW_BATCH.get(device, 1), MIN_GROUP_WINDOWS) * WINDOW_S
+        shared = -(-MIN_GROUP_WINDOWS // max(1, scheduler.workers))  # rounded up
+        self.capacity_s = max(WINDOW_BATCH.get(device, 1), shared) * WINDOW_S
         self._open: dict[Hashable, _Group] = {}
         self._lock = threading.Lock()
         self.requests = 0  # requests read through the packer, and the windows that took
