@@ -3,9 +3,11 @@ same clips and against the same server with one worker and no packing (what a on
 
     .venv/bin/python benchmarks/serve.py                       # base, clients 1,4,8, the full clip folder
     .venv/bin/python benchmarks/serve.py --quick --clients 1,4 # a smoke run on the first clips
+    .venv/bin/python benchmarks/serve.py --serve-flags '' --serve-flags '--workers 2 --cpu-threads 1'  # two packed servers
 
 Prints a markdown table (requests per second, p50/p95 latency, WER, the windows the packed requests took,
-the machine's load average during the row) and the issue's targets, and writes JSON to benchmarks/results/.
+the machine's load average during the row, the server's CPU seconds over the row: unlike wall time, little
+changed by other jobs) and the issue's targets, and writes JSON to benchmarks/results/.
 """
 
 from __future__ import annotations
@@ -41,13 +43,16 @@ def main() -> None:
     clients = [int(n) for n in args.clients.split(",")]
     rows = [_loaded(lambda: _batch_row(args, clips))]
     _log(f"batch: {rows[-1]['requests_per_s']:.2f} files/s")
-    for label, flags in ((SERVE, args.serve_flags.split()), (ONE_AT_A_TIME, ["--workers", "1", "--no-pack"])):
+    packed = [(_label(flags), flags.split()) for flags in args.serve_flags or [""]]
+    for label, flags in (*packed, (ONE_AT_A_TIME, ["--workers", "1", "--no-pack"])):
         server = _start(args.model, flags)
         try:
             _post(server["url"], clips[0].path)  # loads the model, outside the timings
             for count in clients:
                 seen = len(server["events"])
+                cpu_before = _cpu_s(server["proc"].pid)
                 rows.append(_loaded(lambda: _serve_row(label, server["url"], clips, count)))
+                rows[-1]["server_cpu_s"] = round(_cpu_s(server["proc"].pid) - cpu_before, 2)
                 time.sleep(0.5)  # the last access lines
                 rows[-1]["profile"] = _profile(server["events"][seen:])
                 rows[-1]["workers_x_threads"] = f"{server['workers']}x{server['threads']}"
@@ -55,7 +60,7 @@ def main() -> None:
         finally:
             server["proc"].terminate()
             server["proc"].wait(timeout=TIMEOUT_S)
-    targets = _targets(rows, max(clients))
+    targets = [line for label, _ in packed for line in _targets(rows, max(clients), label)]
     print(_table(rows))
     print("\n".join(targets))
     RESULTS.mkdir(exist_ok=True)
@@ -75,18 +80,28 @@ def _loaded(measure) -> dict:
     return row
 
 
-def _targets(rows: list[dict], clients: int) -> list[str]:
+def _label(flags: str) -> str:
+    return f"{SERVE} {flags.strip()}".strip()
+
+
+def _cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) the process has used so far, all its threads."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _targets(rows: list[dict], clients: int, label: str = SERVE) -> list[str]:
     """The issue's targets at the most clients: 2x the one-at-a-time server, 0.8x batch mode, the same WER."""
     def at(mode):
         return next((r for r in rows if r["mode"] == mode and r["clients"] == clients), None)
 
-    served, single, batch = at(SERVE), at(ONE_AT_A_TIME), rows[0]
+    served, single, batch = at(label), at(ONE_AT_A_TIME), rows[0]
     if served is None or single is None:
         return []
     return [
-        f"{clients} clients: {served['requests_per_s'] / single['requests_per_s']:.2f}x the one-at-a-time server (target 2x)",
-        f"{clients} clients: {served['requests_per_s'] / batch['requests_per_s']:.2f}x batch mode's files/s (target 0.8x)",
-        f"WER {served['wer_pct']:.1f}% served, {batch['wer_pct']:.1f}% batch, {single['wer_pct']:.1f}% one at a time",
+        f"`{label}`, {clients} clients: {served['requests_per_s'] / single['requests_per_s']:.2f}x the one-at-a-time server (target 2x)",
+        f"`{label}`, {clients} clients: {served['requests_per_s'] / batch['requests_per_s']:.2f}x batch mode's files/s (target 0.8x)",
+        f"`{label}`: WER {served['wer_pct']:.1f}% served, {batch['wer_pct']:.1f}% batch, {single['wer_pct']:.1f}% one at a time",
     ]
 
 
@@ -97,7 +112,8 @@ def _parse_args() -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="the first clips of the folder only")
     parser.add_argument("--limit", type=int, default=0, help="at most this many clips (0: all)")
     parser.add_argument("--samples", type=Path, default=wl.DEFAULT_SAMPLES)
-    parser.add_argument("--serve-flags", default="", help="flags for the packed server, e.g. '--workers 2 --cpu-threads 1'")
+    parser.add_argument("--serve-flags", action="append", help="flags for a packed server, e.g. '--workers 2 --cpu-threads 1'; "
+                        "repeat it to measure several (default: one, with no flags)")
     return parser.parse_args()
 
 
@@ -108,7 +124,9 @@ def _batch_row(args, clips) -> dict:
     subprocess.run(command, check=True, timeout=TIMEOUT_S)
     wall = time.monotonic() - started
     texts = {c.stem: (out / f"{c.stem}.txt").read_text(encoding="utf-8") for c in clips}
+    cpu = os.times()
     return {"mode": "batch (transcribe)", "clients": None, "requests_per_s": len(clips) / wall, "wall_s": wall,
+            "server_cpu_s": round(cpu.children_user + cpu.children_system, 2),
             "p50_s": None, "p95_s": None, "wer_pct": _wer(clips, texts), "texts": texts}
 
 
@@ -216,19 +234,19 @@ def _wer(clips, texts: dict[str, str]) -> float:
 
 
 def _table(rows: list[dict]) -> str:
-    lines = ["| mode | clients | requests/s | p50 s | p95 s | WER % | packed: requests / windows | load before / after |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = ["| mode | clients | requests/s | p50 s | p95 s | WER % | packed: requests / windows | CPU s | load before / after |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for row in rows:
         packed = f"{row['packed_requests']} / {row['packed_windows']}" if row.get("packed_requests") else ""
         cells = [row["mode"], row["clients"] or "", f"{row['requests_per_s']:.2f}",
-                 _maybe(row["p50_s"]), _maybe(row["p95_s"]), f"{row['wer_pct']:.1f}", packed,
+                 _maybe(row["p50_s"]), _maybe(row["p95_s"]), f"{row['wer_pct']:.1f}", packed, _maybe(row.get("server_cpu_s"), ".1f"),
                  f"{row['load_before']:.1f} / {row['load_after']:.1f}"]
         lines.append("| " + " | ".join(str(cell) for cell in cells) + " |")
     return "\n".join(lines)
 
 
-def _maybe(value) -> str:
-    return "" if value is None else f"{value:.2f}"
+def _maybe(value, spec: str = ".2f") -> str:
+    return "" if value is None else format(value, spec)
 
 
 def _log(message: str) -> None:

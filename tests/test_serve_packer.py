@@ -80,3 +80,56 @@ def test_a_group_waits_for_requests_still_decoding_their_audio(packing):
     assert "own computer" in first.result(RESULT_TIMEOUT_S).text.lower()
     assert "umbrella" in second.result(RESULT_TIMEOUT_S).text.lower()
     assert groups() == [2]
+
+
+def test_a_request_that_finds_no_company_is_read_the_plain_way(packing, monkeypatch):
+    from whisper_cli.serve import packer as packer_module
+
+    scheduler, make, groups = packing
+    packed_calls = []
+    real = packer_module.transcribe_packed
+
+    def spy(whisper, clips, options):  # calls through: only records that the packed path was taken
+        packed_calls.append(len(clips))
+        return real(whisper, clips, options)
+
+    monkeypatch.setattr(packer_module, "transcribe_packed", spy)
+    packer = make(gather_s=0.01)
+    [alone] = _add(packer, [("hello", _audio(HELLO))])
+    assert "own computer" in alone.result(RESULT_TIMEOUT_S).text.lower()
+    assert packed_calls == [], "a group of one went through the packed path (layout, its own language pass)"
+
+    busy = threading.Event()
+    scheduler.execute(busy.wait)
+    together = _add(packer, [("hello", _audio(HELLO)), ("forecast", _audio(FORECAST))])
+    busy.set()
+    assert "umbrella" in together[1].result(RESULT_TIMEOUT_S).text.lower()
+    assert packed_calls == [2] and groups() == [1, 2]
+    assert (packer.requests, packer.windows) == (3, 2)
+
+
+def test_with_two_decoding_threads_a_group_holds_one_window_so_both_threads_read(tiny_whisper):
+    from whisper_cli.progress import LogFormat
+    from whisper_cli.serve.log import ServerLog
+    from whisper_cli.serve.packer import Packer
+    from whisper_cli.serve.pool import ModelPool
+    from whisper_cli.serve.scheduler import Scheduler
+
+    scheduler = Scheduler(workers=2, max_queue=64)
+    stream = io.StringIO()
+    try:
+        pool = ModelPool(["tiny.en"], lambda name: tiny_whisper)
+        packer = Packer(scheduler, pool, ServerLog(LogFormat.jsonl, stream=stream), device="cpu", gather_s=0.01)
+        busy = threading.Event()
+        for _ in range(2):
+            scheduler.execute(busy.wait)  # both decoding threads read other requests
+        hello, forecast = _audio(HELLO), _audio(FORECAST)
+        clips = [("hello1", hello), ("forecast1", forecast), ("hello2", hello), ("forecast2", forecast)]  # 40 s with gaps
+        futures = _add(packer, clips)
+        busy.set()
+        for future in futures:
+            future.result(RESULT_TIMEOUT_S)
+    finally:
+        scheduler.close()
+    events = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert [e["requests"] for e in events if e["event"] == "packed"] in ([3, 1], [1, 3]), "one group for two threads"

@@ -5,7 +5,8 @@ transcribed on its own. Once its audio is decoded (on an audio thread, beside th
 group of requests for the same model with the same options; the group waits GATHER_S for company (longer,
 up to MAX_GATHER_S, while other requests' audio is still being decoded), then queues for a decoding thread,
 and takes newcomers until a thread picks it up or it holds MIN_GROUP_WINDOWS windows' worth of audio. Its clips are then read in one
-transcribe_packed() call, and each request gets its own transcript.
+transcribe_packed() call, and each request gets its own transcript; a request that found no company is read
+the plain way (transcribe_upload), as with --no-pack.
 
 Kept apart: a group shares model and options (prompt, language, task, beam, word timestamps ...), so no
 request changes how another is decoded; packing gives every window no previous text but the prompt, and
@@ -30,15 +31,18 @@ from ..audio import SAMPLE_RATE
 from ..options import DecodeOptions
 from ..engine.packed import END_MARGIN_S, GAP_S, MAX_PACKED_CLIP_S, WINDOW_BATCH, ClipResult, packable, transcribe_packed
 from .errors import Cancelled, ShuttingDown
+from .transcribe import transcribe_upload
 
 GATHER_S = 0.05  # how long a new group waits for company before it queues: a lone request pays no more
 # While other admitted requests are still having their audio decoded, the group waits for them in steps of
 # GATHER_S, up to this long: eight clients that post at once land in one group, not in two or three.
 MAX_GATHER_S = 0.3
 WINDOW_S = 30.0 - END_MARGIN_S  # audio (with its gaps) one shared window holds
-# A group holds at least this many windows' worth even where one call decodes one window at a time (a CPU):
-# the layout then fills windows from more clips, and a clip alone in its language more often finds company.
-# On 2 CPU cores with one decoding thread, groups run one after another, so a fuller group costs no one a turn.
+# The decoding threads' groups together hold at least this many windows' worth even where one call decodes
+# one window at a time (a CPU): the layout then fills windows from more clips, and a clip alone in its language
+# more often finds company. With one decoding thread, groups run one after another, so a fuller group costs no
+# one a turn; with two, each group holds one window's worth, so that eight requests posted at once make two
+# groups that are read side by side rather than one group while the other thread waits.
 MIN_GROUP_WINDOWS = 2
 
 
@@ -71,7 +75,8 @@ class Packer:
         self.scheduler, self.pool, self.log = scheduler, pool, log
         self.enabled = enabled
         self.gather_s, self.max_gather_s = gather_s, max_gather_s
-        self.capacity_s = max(WINDOW_BATCH.get(device, 1), MIN_GROUP_WINDOWS) * WINDOW_S
+        shared = -(-MIN_GROUP_WINDOWS // max(1, scheduler.workers))  # rounded up
+        self.capacity_s = max(WINDOW_BATCH.get(device, 1), shared) * WINDOW_S
         self._open: dict[Hashable, _Group] = {}
         self._lock = threading.Lock()
         self.requests = 0  # requests read through the packer, and the windows that took
@@ -156,32 +161,44 @@ class Packer:
             return
         try:
             with self.pool.lease(group.model) as whisper:
-                results = transcribe_packed(whisper, [(m.name, m.audio) for m in members], group.options)
-        except Exception as error:  # each request answers for it: a UsageError, or a bug with its traceback
+                transcripts, windows, alone = _transcribe_members(whisper, members, group.options)
+        except Exception as error:  # each request answers for it: a UsageError, Cancelled, or a bug with its traceback
             for member in members:
                 member.result.set_exception(error)
         else:
-            self._count(group, results, waited_s=started - group.opened, decode_s=time.monotonic() - started)
-            for member, result in zip(members, results):
-                member.result.set_result(result.transcript)
+            self._count(group, len(members), windows, alone, waited_s=started - group.opened, decode_s=time.monotonic() - started)
+            for member, transcript in zip(members, transcripts):
+                member.result.set_result(transcript)
         finally:
             for _ in members:
                 self.scheduler.release()
 
-    def _count(self, group: _Group, results: list[ClipResult], *, waited_s: float, decode_s: float) -> None:
+    def _count(self, group: _Group, requests: int, windows: int, alone: int, *, waited_s: float, decode_s: float) -> None:
         """Tally and log the group: its windows (shared ones, and one per clip read alone), how long it
         gathered and queued, and how long its reading took."""
-        alone = sum(1 for r in results if not r.packed)
-        windows = len({r.window for r in results if r.packed}) + alone
         with self._lock:
-            self.requests += len(results)
+            self.requests += requests
             self.windows += windows
         self.log.event(
-            "packed", f"{group.model}: {len(results)} requests read in {windows} windows ({alone} alone)",
-            model=group.model, requests=len(results), windows=windows, alone=alone,
+            "packed", f"{group.model}: {requests} requests read in {windows} windows ({alone} alone)",
+            model=group.model, requests=requests, windows=windows, alone=alone,
             audio_s=round(sum(len(m.audio) for m in group.members) / SAMPLE_RATE, 3),
             waited_s=round(waited_s, 3), decode_s=round(decode_s, 3),
         )
+
+
+def _transcribe_members(whisper, members: list[_Member], options: DecodeOptions) -> tuple[list, int, int]:
+    """Each member's Transcript, the windows they took and how many were read alone. A member that found
+    no company is read the plain way, as a request with --no-pack is: packing one clip only adds its own
+    layout work, and the plain path stops at the next segment when its client leaves."""
+    if len(members) == 1:
+        (member,) = members
+        transcript = transcribe_upload(whisper, member.audio, options, filename=member.name, cancelled=member.cancelled)
+        return [transcript], 1, 1
+    results: list[ClipResult] = transcribe_packed(whisper, [(m.name, m.audio) for m in members], options)
+    alone = sum(1 for r in results if not r.packed)
+    windows = len({r.window for r in results if r.packed}) + alone
+    return [r.transcript for r in results], windows, alone
 
 
 def _settle(member: _Member, settle: Callable[[Future], None]) -> None:
