@@ -84,12 +84,19 @@ def test_speech_that_yields_no_words_is_let_go_and_memory_stays_flat():
     assert max(buffered) <= settings.context_s + settings.max_uncommitted_s + 2 * settings.step_s
 
 
-def test_a_lump_of_audio_larger_than_the_window_is_cut_and_the_cut_is_reported():
-    transcriber = LiveTranscriber(scripted_decoder([]), LiveSettings(), detect_speech=always_speech)
+def test_a_lump_of_audio_larger_than_the_window_is_decoded_window_by_window_and_nothing_is_dropped():
+    """As when decoding fell 40 s behind inside one long utterance: no pass takes more than a window."""
+    calls: list = []
+    settings = LiveSettings()
+    transcriber = LiveTranscriber(scripted_decoder(calls), settings, detect_speech=always_speech, word_timestamps=True)
     transcriber.insert_audio_chunk(np.zeros(40 * SAMPLE_RATE, dtype=np.float32))
-    update = transcriber.process_iter()
-    assert update.dropped == [(0.0, 40.0 - LiveSettings().max_buffer_s)]
-    assert all(segment.start >= 12.0 for segment in update.finals)
+    update = transcriber.process_iter(lag_s=39.0)
+    finals = update.finals + transcriber.finish().finals
+    assert update.dropped == []
+    assert all(seconds <= settings.max_buffer_s + 1e-6 for _, seconds, _ in calls), calls
+    assert len(calls) >= 2
+    heard = [word.text for segment in finals for word in segment.words]
+    assert heard == [f" w{k}" for k in range(80)]  # every word of 0-40 s, once, in order
 
 
 def test_skipped_audio_moves_the_clock_and_finalises_what_came_before():
