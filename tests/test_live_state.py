@@ -211,17 +211,34 @@ def test_two_minutes_behind_keep_every_word_once_in_order_and_the_buffer_short()
     assert heard == [f" w{k}" for k in range(len(heard))] and len(heard) >= 235
     settings = LiveSettings()
     assert max(buffered) <= settings.context_s + 3.0 + settings.edge_s + 3.0  # context, hysteresis, edge, a pass's audio
-    assert len(calls) == 40 + 1  # one pass a call, and the end
+    assert len(calls) == 40  # one pass a call; the end needs none, the last pass heard all of it
 
 
-def test_passes_inside_an_utterance_are_provisional_and_its_end_is_decoded_in_full():
+@pytest.mark.parametrize(("speech_until_s", "suspect", "full_passes"), [
+    (5.0, False, 0),  # the pass at 5 s heard the whole utterance: its words are final as they are
+    (5.5, False, 1),  # it heard only up to 5 s: the end is decoded in full
+    (5.0, True, 1),  # it heard all, but failed the quality checks: decoded in full (with temperature fallback)
+])
+def test_passes_inside_an_utterance_are_provisional_and_its_end_is_decoded_in_full_unless_the_last_pass_heard_it(
+    speech_until_s, suspect, full_passes
+):
+    import dataclasses
+
     full, provisional = [], []
 
-    def speech_until_5s(samples):
-        return [(0, min(len(samples), 5 * SAMPLE_RATE))]
+    def speech_until(samples):
+        return [(0, min(len(samples), int(speech_until_s * SAMPLE_RATE)))]
 
-    transcriber = LiveTranscriber(scripted_decoder(full), LiveSettings(), detect_speech=speech_until_5s, decode_provisional=scripted_decoder(provisional))
+    def provisional_decode(samples, offset_s, prompt, _decode=scripted_decoder(provisional)):
+        return [dataclasses.replace(segment, avg_logprob=-2.0 if suspect else -0.2) for segment in _decode(samples, offset_s, prompt)]
+
+    transcriber = LiveTranscriber(
+        scripted_decoder(full), LiveSettings(), detect_speech=speech_until, decode_provisional=provisional_decode, word_timestamps=True
+    )
+    finals = []
     for _ in range(6):
         transcriber.insert_audio_chunk(np.zeros(SAMPLE_RATE, dtype=np.float32))
-        transcriber.process_iter()
-    assert len(provisional) == 5 and len(full) == 1  # at 1-5 s inside the utterance; at 6 s it has ended
+        finals += transcriber.process_iter().finals
+    assert len(provisional) == 5 and len(full) == full_passes  # at 1-5 s inside the utterance; at 6 s it has ended
+    heard = [word.text for segment in finals for word in segment.words]
+    assert heard == [f" w{k}" for k in range(int((speech_until_s - 0.4) / WORD_S) + 1)], heard

@@ -117,6 +117,7 @@ class LiveTranscriber:
         self._last_word_end_s = 0.0
         self._next_id = 0
         self._lag_s = 0.0  # how far behind the stream the caller's last process_iter came
+        self._heard_until_s = 0.0  # stream time where the audio of the last pass ended
 
     @property
     def received_s(self) -> float:
@@ -193,7 +194,11 @@ class LiveTranscriber:
         if ended:  # the utterance has ended; a backlog of them close together is decoded in one pass
             last = self._last_of_backlog(spans, len(ended), region_s)
             end_s = region_s + spans[last][1] / SAMPLE_RATE
-            agreed = self._pass(self._audio[: self._index(end_s)])
+            if self._heard_all_of(end_s):
+                # The last pass already decoded the whole utterance, cleanly: its words are final without another.
+                agreed = self._commit_unconfirmed(until_s=end_s + _PROMPT_SLACK_S)
+            else:
+                agreed = self._pass(self._audio[: self._index(end_s)])
             self._commit(agreed + self._commit_unconfirmed(), update, close_all=True)
             self._policy.forget_pending()
             self._on_utterance_end()
@@ -238,10 +243,19 @@ class LiveTranscriber:
             last += 1
         return last
 
+    def _heard_all_of(self, end_s: float) -> bool:
+        """Whether the last pass decoded audio up to `end_s` and its words wait, none from a segment that failed
+        the quality checks (where a full decode would have tried higher temperatures)."""
+        pending = self._policy.pending
+        return bool(pending) and self._heard_until_s >= end_s and not any(
+            word.source.suspect or is_suspect(word.source) for word in pending
+        )
+
     def _pass(self, samples: np.ndarray, provisional: bool = False) -> list[HeardWord]:
         """Decode `samples` (at the start of the buffer); the words the commit policy now agrees on."""
         decode = self._decode_provisional if provisional else self._decode
         segments = decode(samples, self._start_s, self._prompt_text())
+        self._heard_until_s = self._start_s + len(samples) / SAMPLE_RATE
         words = [
             HeardWord(w.start, w.end, w.text, w.probability, segment)
             for segment in segments
