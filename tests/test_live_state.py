@@ -242,24 +242,3 @@ def test_passes_inside_an_utterance_are_provisional_and_its_end_is_decoded_in_fu
     assert len(provisional) == 5 and len(full) == full_passes  # at 1-5 s inside the utterance; at 6 s it has ended
     heard = [word.text for segment in finals for word in segment.words]
     assert heard == [f" w{k}" for k in range(int((speech_until_s - 0.4) / WORD_S) + 1)], heard
-
-
-def test_words_the_last_pass_heard_after_an_utterance_ended_go_to_the_next_utterance_not_to_its_final():
-    """The pass at 4 s heard into the pause (w6, w7 end after 3.2 s); at 5 s the VAD says the utterance ended at 3.2 s."""
-    calls: list = []
-
-    def detect(samples):
-        if len(samples) < 5 * SAMPLE_RATE:
-            return [(0, len(samples))]  # as Silero before the pause is long enough: still speech
-        return [(0, int(3.2 * SAMPLE_RATE)), (int(3.9 * SAMPLE_RATE), len(samples))]
-
-    transcriber = LiveTranscriber(scripted_decoder(calls), LiveSettings(), detect_speech=detect, word_timestamps=True)
-    finals = []
-    for _ in range(5):
-        transcriber.insert_audio_chunk(np.zeros(SAMPLE_RATE, dtype=np.float32))
-        finals += transcriber.process_iter().finals
-    assert len(calls) == 4 + 1  # a pass at 1-4 s; at 5 s none for the ended utterance, one for the next
-    assert finals and finals[0].end <= 3.2 + 0.05, [(s.text, s.end) for s in finals]
-    finals += transcriber.finish().finals
-    heard = [word.text for segment in finals for word in segment.words]
-    assert heard == [f" w{k}" for k in range(len(heard))] and len(heard) >= 9, heard

@@ -195,13 +195,11 @@ class LiveTranscriber:
             last = self._last_of_backlog(spans, len(ended), region_s)
             end_s = region_s + spans[last][1] / SAMPLE_RATE
             if self._heard_all_of(end_s):
-                # The last pass already decoded the whole utterance, cleanly: its words are final without another
-                # (those it heard after the utterance's end belong to the next one, decoded with it).
-                words = self._commit_unconfirmed(until_s=end_s + _PROMPT_SLACK_S)
+                # The last pass already decoded the whole utterance, cleanly: its words are final without another.
+                agreed = self._commit_unconfirmed(until_s=end_s + _PROMPT_SLACK_S)
             else:
-                words = self._pass(self._audio[: self._index(end_s)])
-                words += self._commit_unconfirmed()
-            self._commit(words, update, close_all=True)
+                agreed = self._pass(self._audio[: self._index(end_s)])
+            self._commit(agreed + self._commit_unconfirmed(), update, close_all=True)
             self._policy.forget_pending()
             self._on_utterance_end()
             self._done_s = end_s
