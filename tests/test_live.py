@@ -28,6 +28,8 @@ from whisper_cli.live_agreement import word_key
 from whisper_cli.live_run import EngineDecoder
 from whisper_cli.options import DecodeOptions
 
+from same_words import assert_same_words
+
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1"}
 REPO_SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 # For a first final on a loaded shared machine (a pass of tiny.en takes well under a second on an idle one);
@@ -87,6 +89,56 @@ def test_replayed_recording_gives_the_offline_words_in_order_without_repeats(tin
         assert not (tail and head and tail[-1] == head[0]), (a.text, b.text)
     assert all(s.end <= len(samples) / SAMPLE_RATE + 0.05 for s in finals)
     assert partials and all(p.id >= 0 for p in partials)
+
+
+@pytest.fixture(scope="module")
+def long_utterance_wav(shared_samples, tmp_path_factory) -> str:
+    """29 s of reading without a pause (multilingual.mp3's English), then jfk.flac: an utterance longer than a window."""
+    folder = tmp_path_factory.mktemp("live-long")
+    reading, jfk, joined = folder / "reading.wav", folder / "jfk.wav", folder / "long.wav"
+    subprocess.run(["ffmpeg", "-loglevel", "error", "-i", str(shared_samples / "multilingual.mp3"), "-t", "30.5", "-ar", "16000", "-ac", "1", str(reading)], check=True)
+    subprocess.run(["sox", str(shared_samples / "jfk.flac"), "-r", "16000", "-c", "1", str(jfk)], check=True)
+    subprocess.run(["sox", str(reading), str(jfk), str(joined)], check=True)
+    return str(joined)
+
+
+def test_a_decoder_slower_than_real_time_works_through_its_backlog_window_by_window_dropping_nothing(tiny_whisper, long_utterance_wav):
+    """A virtual clock on which the model loads for 35 s while the pipe fills, and each pass then costs 1.5 s per
+    second of audio it decodes (a machine slower than real time): each take is all the audio that arrived meanwhile,
+    so the backlog outgrows a window inside the 29 s utterance. The model is real."""
+    samples = load_audio(long_utterance_wav)
+    offline = " ".join(segment.text for segment in tiny_whisper(samples, DecodeOptions()).segments)
+    engine = EngineDecoder(tiny_whisper, DecodeOptions())
+    clock = [35.0]  # stream seconds arrived when the next take happens
+    passes = []
+
+    def slow(audio, offset_s, prompt, provisional=False):
+        passes.append(len(audio) / SAMPLE_RATE)
+        clock[0] += 1.5 * len(audio) / SAMPLE_RATE
+        return engine(audio, offset_s, prompt, provisional)
+
+    settings = LiveSettings()
+    transcriber = LiveTranscriber(slow, settings, decode_provisional=lambda *a: slow(*a, provisional=True))
+    finals, dropped, taken = [], [], 0
+    while taken < len(samples):
+        arrived = min(len(samples), max(taken + SAMPLE_RATE, int(clock[0] * SAMPLE_RATE)))
+        transcriber.insert_audio_chunk(samples[taken:arrived])
+        update = transcriber.process_iter(lag_s=(arrived - taken) / SAMPLE_RATE - settings.step_s)
+        taken = arrived
+        finals += update.finals
+        dropped += update.dropped
+    finals += transcriber.finish().finals
+
+    assert passes[0] == pytest.approx(settings.max_buffer_s, abs=0.01), passes  # a whole window of backlog first
+    assert max(passes) <= settings.max_buffer_s + 0.01, passes
+    assert dropped == []
+    live = " ".join(segment.text for segment in finals)
+    assert_same_words("slow live vs offline", live, offline)
+    assert [segment.id for segment in finals] == list(range(len(finals)))
+    assert all(a.end <= b.start + 0.05 for a, b in zip(finals, finals[1:])), [(s.start, s.end) for s in finals]
+    for a, b in zip(finals, finals[1:]):
+        tail, head = keys(a.text), keys(b.text)
+        assert not (tail and head and tail[-1] == head[0]), (a.text, b.text)
 
 
 def test_silence_and_noise_never_reach_the_decoder(tiny_whisper, tmp_path):

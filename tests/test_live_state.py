@@ -84,12 +84,19 @@ def test_speech_that_yields_no_words_is_let_go_and_memory_stays_flat():
     assert max(buffered) <= settings.context_s + settings.max_uncommitted_s + 2 * settings.step_s
 
 
-def test_a_lump_of_audio_larger_than_the_window_is_cut_and_the_cut_is_reported():
-    transcriber = LiveTranscriber(scripted_decoder([]), LiveSettings(), detect_speech=always_speech)
+def test_a_lump_of_audio_larger_than_the_window_is_decoded_window_by_window_and_nothing_is_dropped():
+    """As when decoding fell 40 s behind inside one long utterance: no pass takes more than a window."""
+    calls: list = []
+    settings = LiveSettings()
+    transcriber = LiveTranscriber(scripted_decoder(calls), settings, detect_speech=always_speech, word_timestamps=True)
     transcriber.insert_audio_chunk(np.zeros(40 * SAMPLE_RATE, dtype=np.float32))
-    update = transcriber.process_iter()
-    assert update.dropped == [(0.0, 40.0 - LiveSettings().max_buffer_s)]
-    assert all(segment.start >= 12.0 for segment in update.finals)
+    update = transcriber.process_iter(lag_s=39.0)
+    finals = update.finals + transcriber.finish().finals
+    assert update.dropped == []
+    assert all(seconds <= settings.max_buffer_s + 1e-6 for _, seconds, _ in calls), calls
+    assert len(calls) >= 2
+    heard = [word.text for segment in finals for word in segment.words]
+    assert heard == [f" w{k}" for k in range(80)]  # every word of 0-40 s, once, in order
 
 
 def test_skipped_audio_moves_the_clock_and_finalises_what_came_before():
@@ -204,17 +211,34 @@ def test_two_minutes_behind_keep_every_word_once_in_order_and_the_buffer_short()
     assert heard == [f" w{k}" for k in range(len(heard))] and len(heard) >= 235
     settings = LiveSettings()
     assert max(buffered) <= settings.context_s + 3.0 + settings.edge_s + 3.0  # context, hysteresis, edge, a pass's audio
-    assert len(calls) == 40 + 1  # one pass a call, and the end
+    assert len(calls) == 40  # one pass a call; the end needs none, the last pass heard all of it
 
 
-def test_passes_inside_an_utterance_are_provisional_and_its_end_is_decoded_in_full():
+@pytest.mark.parametrize(("speech_until_s", "suspect", "full_passes"), [
+    (5.0, False, 0),  # the pass at 5 s heard the whole utterance: its words are final as they are
+    (5.5, False, 1),  # it heard only up to 5 s: the end is decoded in full
+    (5.0, True, 1),  # it heard all, but failed the quality checks: decoded in full (with temperature fallback)
+])
+def test_passes_inside_an_utterance_are_provisional_and_its_end_is_decoded_in_full_unless_the_last_pass_heard_it(
+    speech_until_s, suspect, full_passes
+):
+    import dataclasses
+
     full, provisional = [], []
 
-    def speech_until_5s(samples):
-        return [(0, min(len(samples), 5 * SAMPLE_RATE))]
+    def speech_until(samples):
+        return [(0, min(len(samples), int(speech_until_s * SAMPLE_RATE)))]
 
-    transcriber = LiveTranscriber(scripted_decoder(full), LiveSettings(), detect_speech=speech_until_5s, decode_provisional=scripted_decoder(provisional))
+    def provisional_decode(samples, offset_s, prompt, _decode=scripted_decoder(provisional)):
+        return [dataclasses.replace(segment, avg_logprob=-2.0 if suspect else -0.2) for segment in _decode(samples, offset_s, prompt)]
+
+    transcriber = LiveTranscriber(
+        scripted_decoder(full), LiveSettings(), detect_speech=speech_until, decode_provisional=provisional_decode, word_timestamps=True
+    )
+    finals = []
     for _ in range(6):
         transcriber.insert_audio_chunk(np.zeros(SAMPLE_RATE, dtype=np.float32))
-        transcriber.process_iter()
-    assert len(provisional) == 5 and len(full) == 1  # at 1-5 s inside the utterance; at 6 s it has ended
+        finals += transcriber.process_iter().finals
+    assert len(provisional) == 5 and len(full) == full_passes  # at 1-5 s inside the utterance; at 6 s it has ended
+    heard = [word.text for segment in finals for word in segment.words]
+    assert heard == [f" w{k}" for k in range(int((speech_until_s - 0.4) / WORD_S) + 1)], heard

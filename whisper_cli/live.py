@@ -43,7 +43,7 @@ class LiveSettings:
     pause_s: float = 0.5  # silence that ends an utterance
     speech_pad_s: float = 0.2  # audio kept on each side of speech
     max_uncommitted_s: float = 15.0  # past this, words are committed without waiting for agreement
-    max_buffer_s: float = 28.0  # never more than this is decoded at once (Whisper's window is 30 s)
+    max_buffer_s: float = 28.0  # never more than this is decoded at once (Whisper's window is 30 s); a longer backlog goes window by window
     context_s: float = 4.0  # committed audio decoded again before the uncommitted, as context
     context_gap_s: float = 2.0  # speech after a longer silence is decoded without the speech before it
     max_segment_s: float = 10.0  # a final segment without a sentence end is closed at this length
@@ -117,6 +117,7 @@ class LiveTranscriber:
         self._last_word_end_s = 0.0
         self._next_id = 0
         self._lag_s = 0.0  # how far behind the stream the caller's last process_iter came
+        self._heard_until_s = 0.0  # stream time where the audio of the last pass ended
 
     @property
     def received_s(self) -> float:
@@ -169,9 +170,11 @@ class LiveTranscriber:
         return update.finals
 
     def _step(self, update: LiveUpdate, at_end: bool) -> bool:
-        """One utterance's worth of work; True when another utterance may be waiting in the buffer."""
-        self._bound_buffer(update)
-        region = self._audio[self._index(self._done_s):]  # what is not final yet
+        """One utterance's worth of work, or one window of a backlog; True when more may be waiting in the buffer."""
+        # A backlog longer than one pass can take (decoding fell behind) is worked through window by window.
+        horizon_s = min(self.received_s, self._start_s + self.settings.max_buffer_s)
+        backlog = horizon_s < self.received_s
+        region = self._audio[self._index(self._done_s) : self._index(horizon_s)]  # what is not final yet
         if not len(region):
             return False
         spans = self._detect(region)
@@ -179,25 +182,31 @@ class LiveTranscriber:
             # Silence: it never reaches the decoder; what was heard before it is final.
             self._commit(self._commit_unconfirmed(), update, close_all=True)
             # Keep a little: speech that is only starting is too short yet for the VAD to call it speech.
-            self._done_s = max(self._done_s, self.received_s - _ONSET_KEPT_S)
+            self._done_s = max(self._done_s, horizon_s - _ONSET_KEPT_S)
             self._drop_before(self._done_s - self.settings.context_s)
-            return False
-        region_s = self.received_s - len(region) / SAMPLE_RATE
+            return backlog
+        region_s = horizon_s - len(region) / SAMPLE_RATE
         speech_s = region_s + spans[0][0] / SAMPLE_RATE
         # The speech before, if recent, is context that helps the decoder; silence before it never is.
         stale = speech_s - self._done_s > self.settings.context_gap_s
         self._drop_before(speech_s if stale else speech_s - self.settings.context_s)
-        ended = [index for index, span in enumerate(spans) if index + 1 < len(spans) or span[1] < len(region) or at_end]
+        ended = [index for index, span in enumerate(spans) if index + 1 < len(spans) or span[1] < len(region) or (at_end and not backlog)]
         if ended:  # the utterance has ended; a backlog of them close together is decoded in one pass
             last = self._last_of_backlog(spans, len(ended), region_s)
             end_s = region_s + spans[last][1] / SAMPLE_RATE
-            agreed = self._pass(self._audio[: self._index(end_s)])
+            if self._heard_all_of(end_s):
+                # The last pass already decoded the whole utterance, cleanly: its words are final without another.
+                agreed = self._commit_unconfirmed(until_s=end_s + _PROMPT_SLACK_S)
+            else:
+                agreed = self._pass(self._audio[: self._index(end_s)])
             self._commit(agreed + self._commit_unconfirmed(), update, close_all=True)
             self._policy.forget_pending()
             self._on_utterance_end()
             self._done_s = end_s
             self._drop_before(end_s - self.settings.context_s)
-            return len(spans) > last + 1
+            return len(spans) > last + 1 or backlog
+        if backlog:
+            return self._window(horizon_s, update)
         self._commit(self._pass(self._audio, provisional=True), update)
         if self._lag_s > self.settings.behind_s:
             # Behind: waiting for a second pass would make the buffer, and so every pass, longer still.
@@ -211,6 +220,17 @@ class LiveTranscriber:
         self._trim_committed()
         return False
 
+    def _window(self, horizon_s: float, update: LiveUpdate) -> bool:
+        """An utterance still going at the end of a full window of backlog: decode the window, commit its words
+        but those near its end (a word may be cut there), and start the next window edge_s before that end,
+        with context_s of the window before it."""
+        cut_s = horizon_s - self.settings.edge_s
+        agreed = self._pass(self._audio[: self._index(horizon_s)])
+        self._commit(agreed + self._commit_unconfirmed(until_s=cut_s), update)
+        # Even a window without words moves on: its audio was decoded, not dropped.
+        self._drop_before(cut_s - self.settings.context_s)
+        return True
+
     def _last_of_backlog(self, spans: list[tuple[int, int]], ended: int, region_s: float) -> int:
         """The last of the ended utterances that one pass can take with the first: each starts at most
         context_gap_s after the one before, and all fit in max_buffer_s."""
@@ -223,10 +243,19 @@ class LiveTranscriber:
             last += 1
         return last
 
+    def _heard_all_of(self, end_s: float) -> bool:
+        """Whether the last pass decoded audio up to `end_s` and its words wait, none from a segment that failed
+        the quality checks (where a full decode would have tried higher temperatures)."""
+        pending = self._policy.pending
+        return bool(pending) and self._heard_until_s >= end_s and not any(
+            word.source.suspect or is_suspect(word.source) for word in pending
+        )
+
     def _pass(self, samples: np.ndarray, provisional: bool = False) -> list[HeardWord]:
         """Decode `samples` (at the start of the buffer); the words the commit policy now agrees on."""
         decode = self._decode_provisional if provisional else self._decode
         segments = decode(samples, self._start_s, self._prompt_text())
+        self._heard_until_s = self._start_s + len(samples) / SAMPLE_RATE
         words = [
             HeardWord(w.start, w.end, w.text, w.probability, segment)
             for segment in segments
@@ -301,15 +330,6 @@ class LiveTranscriber:
 
     def _index(self, time_s: float) -> int:
         return min(len(self._audio), max(0, int(round((time_s - self._start_s) * SAMPLE_RATE))))
-
-    def _bound_buffer(self, update: LiveUpdate) -> None:
-        """Never decode more than max_buffer_s: older audio that no pass could commit is dropped, and said so."""
-        excess_s = self.buffered_s - self.settings.max_buffer_s
-        if excess_s > 0:
-            span = (self._start_s, self._start_s + excess_s)
-            self._drop_before(span[1])
-            self._policy.forget_pending()
-            update.dropped.append(span)
 
     def _drop_before(self, time_s: float) -> None:
         cut = int(round((time_s - self._start_s) * SAMPLE_RATE))
