@@ -135,6 +135,50 @@ def test_a_worker_holds_short_clips_until_told_to_flush_then_reads_them_as_one_g
     assert "thursday" in (tmp_path / "out" / "meeting.txt").read_text().lower()
 
 
+def test_a_worker_takes_only_its_share_of_the_clips_left_so_the_others_do_not_idle_at_the_end(folder, tmp_path):
+    """The driver's hand-out, with this test answering as the two workers would over real pipes: while one worker
+    still reads a long file, the other takes half the clips (not all nine) and reads them; the first, once free,
+    takes half of the rest. A clip's cost shows only once it is read (a clip read again alone costs many), so one
+    worker holding every clip left made the run slower with two workers than with one."""
+    from collections import deque
+
+    from whisper_cli.console import Reporter
+    from whisper_cli.executor import Driver
+    from whisper_cli.plan import plan
+    from whisper_cli.progress import JsonlView
+    from whisper_cli.run_config import RunConfig
+    from whisper_cli.workers import Slot, WorkerPool
+
+    clips = tmp_path / "clips"
+    clips.mkdir()
+    for index in range(9):
+        shutil.copyfile(folder / "spoken" / "meeting.wav", clips / f"clip{index}.wav")
+    config = RunConfig(inputs=(str(clips),), output_dir=tmp_path / "out", workers=2)
+    reporter = Reporter(quiet=True, stream=open(os.devnull, "w"))
+    view = JsonlView(reporter)
+    jobs = plan(config, reporter)
+    driver, pool = Driver(config, jobs, view), WorkerPool(config, reporter, view)
+    (long_reader, long_end), (free, free_end) = Pipe(), Pipe()
+    reading_long, taking = Slot(None, long_reader, busy=-1), Slot(None, free)
+    pool._slots = [reading_long, taking]
+    queue = deque(jobs)
+
+    def held_until_flush(slot: Slot, end) -> int:
+        taken = 0
+        while True:
+            pool._hand_out(queue, driver, True, one_at_a_time=False)
+            message = end.recv()
+            if message == ("flush",):
+                return taken
+            taken += 1
+            pool._handle(slot, ("more", message[1]), driver)
+
+    assert held_until_flush(taking, free_end) == 5 and len(queue) == 4  # half of 9, rounded up
+    reading_long.busy = None  # its long file is done
+    assert held_until_flush(reading_long, long_end) == 2 and len(queue) == 2
+    driver.release_all()
+
+
 def _children(pid: int) -> list[int]:
     """The driver's worker processes (spawned python processes, not a resource tracker)."""
     try:

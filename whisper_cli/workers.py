@@ -3,7 +3,10 @@
 The driver stays here, on the run's thread: it gives each input its turn and its claim (executor.Driver),
 hands inputs out largest first (bytes stand for length, so the last worker does not finish alone with
 the longest file), and reports every result as it comes. Short clips still share windows: a worker
-holds the clips it may pack until its group is full or nothing is left to hand out.
+holds the clips it may pack until it has its share of what is left (guided scheduling: what is not yet
+in a group, divided by the workers), its group is full, or nothing is left to hand out. A clip's cost is
+known only once it is read (one that a shared window cannot vouch for is read again alone, many times
+dearer), so one worker holding every clip left would leave the others idle while it reads them.
 
 A worker process that dies (kill -9, out of memory) has its inputs tried again on another worker, at most
 MAX_RETRIES times, then they fail with the cause; the temp files it left are removed. On Ctrl-C or
@@ -13,6 +16,7 @@ SIGTERM the workers are stopped (each aborts its input, so only complete outputs
 from __future__ import annotations
 
 import itertools
+import math
 import multiprocessing
 import os
 import signal
@@ -118,7 +122,7 @@ class WorkerPool:
     def _hand_out(self, queue: deque, driver: Driver, may_pack: bool, *, one_at_a_time: bool) -> None:
         """Give idle workers the next inputs; tell those that hold clips to read them once nothing is left."""
         while queue and not (one_at_a_time and self._on_workers()):
-            slot = next((slot for slot in self._slots if slot.idle), None)
+            slot = next((slot for slot in self._slots if slot.idle and not self._has_its_share(slot, queue)), None)
             if slot is None and len(self._slots) < len(self._specs):
                 slot = self._start()
             if slot is None:
@@ -134,11 +138,15 @@ class WorkerPool:
                     self._folders |= {job.base.parent, job.base.parent / manifest.RECORD_FOLDER}
             self._tell(slot, ("file", key, driver.task(job), may_pack))
             slot.busy = key
-        if not queue:
-            for slot in self._slots:
-                if slot.idle and slot.held:
-                    self._tell(slot, ("flush",))
-                    slot.flushing = True
+        for slot in self._slots:
+            if slot.idle and slot.held and (not queue or self._has_its_share(slot, queue)):
+                self._tell(slot, ("flush",))
+                slot.flushing = True
+
+    def _has_its_share(self, slot: Slot, queue: deque) -> bool:
+        """Whether the clips the slot holds are its share of the inputs not yet in a group being read."""
+        unassigned = len(queue) + sum(len(other.held) for other in self._slots if not other.flushing)
+        return bool(slot.held) and len(slot.held) >= math.ceil(unassigned / len(self._specs))
 
     def _start(self) -> Slot:
         if not self._model_ready:
