@@ -120,7 +120,8 @@ class WorkerPool:
         return any(slot.keys() for slot in self._slots)
 
     def _hand_out(self, queue: deque, driver: Driver, may_pack: bool, *, one_at_a_time: bool) -> None:
-        """Give idle workers the next inputs; tell those that hold clips to read them once nothing is left."""
+        """Give idle workers the next inputs; tell those that hold clips to read them once they hold their share,
+        or nothing is left."""
         while queue and not (one_at_a_time and self._on_workers()):
             slot = next((slot for slot in self._slots if slot.idle and not self._has_its_share(slot, queue)), None)
             if slot is None and len(self._slots) < len(self._specs):
