@@ -137,9 +137,9 @@ def test_a_worker_holds_short_clips_until_told_to_flush_then_reads_them_as_one_g
 
 def test_a_worker_takes_only_its_share_of_the_clips_left_so_the_others_do_not_idle_at_the_end(folder, tmp_path):
     """The driver's hand-out, with this test answering as the two workers would over real pipes: while one worker
-    still reads a long file, the other takes half the clips (not all nine) and reads them; the first, once free,
-    takes half of the rest. A clip's cost shows only once it is read (a clip read again alone costs many), so one
-    worker holding every clip left made the run slower with two workers than with one."""
+    still reads a long file, the other takes half the clips (not all nine), the next ones in line, and reads them;
+    the first, once free, takes half of the rest. A clip's cost shows only once it is read (a clip read again alone
+    costs many), so one worker holding every clip left made the run slower with two workers than with one."""
     from collections import deque
 
     from whisper_cli.console import Reporter
@@ -163,19 +163,20 @@ def test_a_worker_takes_only_its_share_of_the_clips_left_so_the_others_do_not_id
     pool._slots = [reading_long, taking]
     queue = deque(jobs)
 
-    def held_until_flush(slot: Slot, end) -> int:
-        taken = 0
+    def held_until_flush(slot: Slot, end) -> list[str]:
+        taken = []
         while True:
             pool._hand_out(queue, driver, True, one_at_a_time=False)
             message = end.recv()
             if message == ("flush",):
                 return taken
-            taken += 1
+            taken.append(message[2].name)
             pool._handle(slot, ("more", message[1]), driver)
 
-    assert held_until_flush(taking, free_end) == 5 and len(queue) == 4  # half of 9, rounded up
+    in_line = [job.input.name for job in jobs]
+    assert held_until_flush(taking, free_end) == in_line[:5] and len(queue) == 4  # half of 9, rounded up
     reading_long.busy = None  # its long file is done
-    assert held_until_flush(reading_long, long_end) == 2 and len(queue) == 2
+    assert held_until_flush(reading_long, long_end) == in_line[5:7] and len(queue) == 2
     driver.release_all()
 
 
