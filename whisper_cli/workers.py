@@ -24,6 +24,7 @@ import os
 import signal
 import threading
 from collections import deque
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from multiprocessing.connection import wait
 from pathlib import Path
@@ -177,7 +178,8 @@ class WorkerPool:
         main = threading.current_thread() is threading.main_thread()
         previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if main else None
         try:
-            process.start()
+            with _threads_env(spec.model.cpu_threads):
+                process.start()
         finally:
             if main:
                 signal.signal(signal.SIGINT, previous)
@@ -287,6 +289,22 @@ class WorkerPool:
         except (OSError, EOFError):
             pass  # it died: its sentinel says so, and _died hands its inputs out again
 
+
+
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+@contextmanager
+def _threads_env(threads: int):
+    """A worker started inside sees its thread count in the BLAS/OpenMP variables a user has not set: numpy is loaded
+    as the process starts, and its OpenBLAS would otherwise run a thread per core in every worker (what Ray does too)."""
+    added = [name for name in THREAD_VARIABLES if name not in os.environ]
+    os.environ.update({name: str(threads) for name in added})
+    try:
+        yield
+    finally:
+        for name in added:
+            os.environ.pop(name, None)
 
 
 def worker_specs(config: RunConfig) -> list[WorkerSpec]:
