@@ -399,3 +399,15 @@ def test_a_run_with_workers_and_a_run_without_split_one_folder_each_input_done_o
     assert sum(len(sources(stderr, "skipped")) for stderr in stderrs) == 5
     for name in output_files(out):
         assert (out / name).read_bytes() == (one_worker / "spoken" / name).read_bytes(), name
+
+
+def test_a_worker_process_starts_with_its_own_thread_count_for_blas_unless_the_user_set_one(monkeypatch):
+    """numpy loads as a worker process starts: without these, OpenBLAS ran a thread per core in every worker."""
+    from whisper_cli.workers import _threads_env
+
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)
+    monkeypatch.setenv("MKL_NUM_THREADS", "7")  # the user's
+    with _threads_env(1):
+        assert (os.environ["OMP_NUM_THREADS"], os.environ["OPENBLAS_NUM_THREADS"], os.environ["MKL_NUM_THREADS"]) == ("1", "1", "7")
+    assert "OMP_NUM_THREADS" not in os.environ and os.environ["MKL_NUM_THREADS"] == "7"
