@@ -18,7 +18,8 @@ It must run inside a network namespace with only loopback (`unshare -n`), so Ray
 
 Peak RSS is the largest sum of VmRSS over the driver's process tree plus Ray's actor processes (`ray::`),
 polled every 0.1 s: Ray's own daemons (GCS, raylet) are left out, and pages shared between processes count once
-per process. The driver's CPU time (from wait4) per file is the driver's per-file cost, for the README's scaling
+per process. CPU seconds are also split by class (the driver, its workers or Ray's actors, Ray's own daemons, the
+rest of the machine), from the same polling, so that what Ray's daemons take from the two cores shows. The driver's CPU time (from wait4) per file is the driver's per-file cost, for the README's scaling
 estimate. Writes benchmarks/results/workers-<UTC stamp>.json and .md (the table it prints).
 """
 
@@ -77,9 +78,13 @@ def startup_folder(into: Path) -> Path:
     return folder
 
 
-def _tree_rss_kb(root: int) -> int:
-    """VmRSS summed over root's descendants and Ray's actor processes."""
-    parents, rss, ray_workers = {}, {}, set()
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+CPU_CLASSES = ("driver", "workers", "ray daemons", "other")
+
+
+def _processes() -> dict[int, tuple[int, int, float, bytes]]:
+    """pid -> (parent, VmRSS kB, CPU seconds so far, command line)."""
+    found = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -89,31 +94,66 @@ def _tree_rss_kb(root: int) -> int:
             cmdline = (entry / "cmdline").read_bytes()
         except OSError:
             continue
-        pid = int(entry.name)
-        parents[pid] = int(stat.rsplit(")", 1)[1].split()[1])
-        rss[pid] = next((int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:")), 0)
-        if cmdline.startswith(b"ray::") and not cmdline.startswith(b"ray::IDLE"):
-            ray_workers.add(pid)
-    total = 0
-    for pid in rss:
-        walk = pid
-        while walk not in (root, 0, 1) and walk in parents:
-            walk = parents[walk]
-        if walk == root or pid in ray_workers:
-            total += rss[pid]
-    return total
+        fields = stat.rsplit(")", 1)[1].split()
+        rss = next((int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:")), 0)
+        found[int(entry.name)] = (int(fields[1]), rss, (int(fields[11]) + int(fields[12])) / CLK_TCK, cmdline)
+    return found
+
+
+def _cpu_class(pid: int, root: int, processes: dict) -> str:
+    """The driver; its worker processes or Ray's actors (`ray::`, not idle); Ray's own processes; the rest."""
+    if pid == root:
+        return "driver"
+    cmdline = processes[pid][3]
+    if cmdline.startswith(b"ray::") and not cmdline.startswith(b"ray::IDLE"):
+        return "workers"
+    walk = pid
+    while walk not in (root, 0, 1) and walk in processes:
+        walk = processes[walk][0]
+    if walk == root:
+        return "workers"
+    return "ray daemons" if b"ray" in cmdline else "other"
+
+
+class Sampler:
+    """Polled while a run goes: the peak of VmRSS summed over the driver's tree plus Ray's actors, and CPU seconds
+    by class (what each process used since the run began, as last seen), so that Ray's own daemons show apart."""
+
+    def __init__(self):
+        self._before = {pid: info[2] for pid, info in _processes().items()}
+        self.peak_kb = 0
+        self._cpu: dict[int, tuple[str, float]] = {}
+
+    def sample(self, root: int) -> None:
+        processes = _processes()
+        rss = 0
+        for pid, (_, kb, cpu, _) in processes.items():
+            kind = _cpu_class(pid, root, processes)
+            if kind in ("driver", "workers"):
+                rss += kb
+            used = cpu - self._before.get(pid, 0.0)
+            if used > 0:
+                self._cpu[pid] = (kind, used)
+        self.peak_kb = max(self.peak_kb, rss)
+
+    def cpu_s(self) -> dict[str, float]:
+        totals = dict.fromkeys(CPU_CLASSES, 0.0)
+        for kind, used in self._cpu.values():
+            totals[kind] += used
+        return {kind: round(seconds, 2) for kind, seconds in totals.items()}
 
 
 def timed(argv: list[str], env: dict, log: Path) -> dict:
-    """Run one CLI invocation: wall time, peak tree RSS, the driver's CPU seconds, exit status."""
+    """Run one CLI invocation: wall time, peak tree RSS, the driver's CPU seconds, CPU by class, exit status."""
     load = os.getloadavg()
+    sampler = Sampler()
     with open(log, "wb") as err:
         start = time.perf_counter()
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err, env=env)
-        peak_kb, status, usage = 0, None, None
+        status, usage = None, None
         deadline = start + TIMEOUT_S
         while status is None:
-            peak_kb = max(peak_kb, _tree_rss_kb(proc.pid))
+            sampler.sample(proc.pid)
             pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
             if pid == 0:
                 status = None
@@ -122,8 +162,9 @@ def timed(argv: list[str], env: dict, log: Path) -> dict:
                 time.sleep(POLL_S)
         wall = time.perf_counter() - start
     proc.returncode = os.waitstatus_to_exitcode(status)
-    return {"wall_s": round(wall, 2), "peak_rss_mb": round(peak_kb * 1024 / 1e6, 1), "rc": proc.returncode,
-            "driver_cpu_s": round(usage.ru_utime + usage.ru_stime, 2), "load_before": [round(x, 2) for x in load]}
+    return {"wall_s": round(wall, 2), "peak_rss_mb": round(sampler.peak_kb * 1024 / 1e6, 1), "rc": proc.returncode,
+            "driver_cpu_s": round(usage.ru_utime + usage.ru_stime, 2), "cpu_s": sampler.cpu_s(),
+            "load_before": [round(x, 2) for x in load]}
 
 
 def run_row(workload: str, folder: Path, setting: tuple, work: Path, env: dict) -> dict:
@@ -161,11 +202,14 @@ def targets(rows: list[dict]) -> list[dict]:
 
 
 def markdown(result: dict) -> str:
-    lines = ["| workload | setting | files | wall s | files/s | peak RSS MB (tree) | CPU s (driver + children it waited for) | load before (1 min) |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = ["| workload | setting | files | wall s | files/s | peak RSS MB (tree) | CPU s (driver + children it waited for) "
+             "| CPU s: driver / workers / Ray's daemons / other | load before (1 min) |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for r in result["rows"]:
+        by_class = " / ".join(f"{r['cpu_s'][kind]:.1f}" for kind in CPU_CLASSES)
         lines.append(f"| {r['workload']} | {r['setting']} | {r['files']} | {r['wall_s']:.1f} | {r['files_per_s']:.3f} "
-                     f"| {r['peak_rss_mb']:.0f} | {r['driver_cpu_s']:.1f} | {r['load_before'][0]:.2f} |")
+                     f"| {r['peak_rss_mb']:.0f} | {r['driver_cpu_s']:.1f} | {by_class} "
+                     f"| {r['load_before'][0]:.2f} |")
     lines += ["", "| workload | target | measured | met |", "|---|---|---|---|"]
     met = {True: "yes", False: "no", None: "-"}
     lines += [f"| {t['workload']} | {t['target']} | {t['measured']} | {met[t['met']]} |" for t in result["targets"]]

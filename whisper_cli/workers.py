@@ -2,8 +2,13 @@
 
 The driver stays here, on the run's thread: it gives each input its turn and its claim (executor.Driver),
 hands inputs out largest first (bytes stand for length, so the last worker does not finish alone with
-the longest file), and reports every result as it comes. Short clips still share windows: a worker
-holds the clips it may pack until its group is full or nothing is left to hand out.
+the longest file), and reports every result as it comes. Short clips still share windows: once a worker
+holds a clip, the next inputs in line are set aside for its group, up to its share of what is not yet in
+a group (guided scheduling: that, divided by the workers); it is told to read the group once they are
+sent. A clip's cost is known only once it is read (one that a shared window cannot vouch for is read
+again alone, many times dearer), so one worker holding every clip left would leave the others idle while
+it reads them. Setting the share aside at once makes a group a run of inputs next to each other in line
+(alike in size), not every other one as the workers take turns, and less a matter of which answers first.
 
 A worker process that dies (kill -9, out of memory) has its inputs tried again on another worker, at most
 MAX_RETRIES times, then they fail with the cause; the temp files it left are removed. On Ctrl-C or
@@ -13,11 +18,13 @@ SIGTERM the workers are stopped (each aborts its input, so only complete outputs
 from __future__ import annotations
 
 import itertools
+import math
 import multiprocessing
 import os
 import signal
 import threading
 from collections import deque
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from multiprocessing.connection import wait
 from pathlib import Path
@@ -49,6 +56,8 @@ class Slot:
     connection: object  # the Pipe's end; the actor's handle for Ray
     busy: Optional[int] = None  # the key of the input it reads now; None: it may take another
     held: set[int] = field(default_factory=set)  # clips waiting in its group
+    reserved: deque = field(default_factory=deque)  # jobs set aside for its group, not yet sent (nor begun)
+    grouping: bool = False  # its group's share is set aside: once all sent, it is told to read them
     flushing: bool = False  # told to read its group, results not all back yet
 
     @property
@@ -87,7 +96,7 @@ class WorkerPool:
                 driver.turn(job, wait=waiting)  # reported at once: nothing to hand out
         queue = deque(sorted(todo, key=lambda job: -(job.outcome.size or 0)))  # largest first; stable: plan order among equals
         may_pack = not waiting and packing(self._config, len(todo))
-        while queue or self._jobs:
+        while queue or self._jobs or any(slot.reserved for slot in self._slots):
             self._hand_out(queue, driver, may_pack, one_at_a_time=waiting)
             if self._on_workers():
                 self._receive(driver, queue)
@@ -116,14 +125,18 @@ class WorkerPool:
         return any(slot.keys() for slot in self._slots)
 
     def _hand_out(self, queue: deque, driver: Driver, may_pack: bool, *, one_at_a_time: bool) -> None:
-        """Give idle workers the next inputs; tell those that hold clips to read them once nothing is left."""
-        while queue and not (one_at_a_time and self._on_workers()):
-            slot = next((slot for slot in self._slots if slot.idle), None)
-            if slot is None and len(self._slots) < len(self._specs):
-                slot = self._start()
+        """Give idle workers the next inputs (those set aside for their group first); tell a worker to read its
+        group once it has been sent all of it, or nothing is left."""
+        while not (one_at_a_time and self._on_workers()):
+            self._set_aside_shares(queue)
+            slot = next((slot for slot in self._slots if slot.idle and slot.reserved), None)
+            if slot is None and queue:
+                slot = next((slot for slot in self._slots if slot.idle and not slot.held), None)
+                if slot is None and len(self._slots) < len(self._specs):
+                    slot = self._start()
             if slot is None:
                 break
-            job = queue.popleft()
+            job = slot.reserved.popleft() if slot.reserved else queue.popleft()
             key = self._key_of.get(id(job))
             if key is None:  # its first try: an input tried again keeps its claim and its started event
                 if not driver.turn(job, wait=one_at_a_time):
@@ -134,11 +147,24 @@ class WorkerPool:
                     self._folders |= {job.base.parent, job.base.parent / manifest.RECORD_FOLDER}
             self._tell(slot, ("file", key, driver.task(job), may_pack))
             slot.busy = key
-        if not queue:
-            for slot in self._slots:
-                if slot.idle and slot.held:
-                    self._tell(slot, ("flush",))
-                    slot.flushing = True
+        for slot in self._slots:
+            if slot.idle and slot.held and not slot.reserved and (slot.grouping or not queue):
+                self._tell(slot, ("flush",))
+                slot.flushing = True
+
+    def _set_aside_shares(self, queue: deque) -> None:
+        """A worker that has begun a group (holds a clip) gets the inputs next in line, up to its share."""
+        for slot in self._slots:
+            if slot.idle and slot.held and not slot.reserved and not slot.grouping:
+                share = math.ceil(self._not_in_a_group(queue) / len(self._specs))
+                for _ in range(min(len(queue), share - len(slot.held))):
+                    slot.reserved.append(queue.popleft())
+                slot.grouping = True
+
+    def _not_in_a_group(self, queue: deque) -> int:
+        """Inputs not in a group being read: those in line, and each other worker's (held, set aside, being sent)."""
+        pending = (len(slot.held) + len(slot.reserved) + (slot.busy is not None) for slot in self._slots if not slot.flushing)
+        return len(queue) + sum(pending)
 
     def _start(self) -> Slot:
         if not self._model_ready:
@@ -152,7 +178,8 @@ class WorkerPool:
         main = threading.current_thread() is threading.main_thread()
         previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if main else None
         try:
-            process.start()
+            with _threads_env(spec.model.cpu_threads):
+                process.start()
         finally:
             if main:
                 signal.signal(signal.SIGINT, previous)
@@ -216,6 +243,7 @@ class WorkerPool:
             slot.busy = None
         if not slot.held:
             slot.flushing = False
+            slot.grouping = bool(slot.reserved)  # a group it read by itself (full) goes on with what is set aside
         job = self._jobs.pop(key)
         events = self._events.pop(key)
         if result.status == Status.DONE:
@@ -231,6 +259,7 @@ class WorkerPool:
     def _lost(self, slot: Slot, driver: Driver, queue: deque, cause: str) -> None:
         """A replica is gone with its inputs (the one it read, the clips it held): each goes to another, or fails."""
         self._slots.remove(slot)
+        queue.extendleft(reversed(slot.reserved))  # not begun: back in their place in line
         lost = [self._jobs[key] for key in slot.keys() if key in self._jobs]
         remove_stale_temp_files_in({folder for job in lost if job.base is not None for folder in (job.base.parent, job.base.parent / manifest.RECORD_FOLDER)})
         for job in reversed(lost):
@@ -260,6 +289,22 @@ class WorkerPool:
         except (OSError, EOFError):
             pass  # it died: its sentinel says so, and _died hands its inputs out again
 
+
+
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+@contextmanager
+def _threads_env(threads: int):
+    """A worker started inside sees its thread count in the BLAS/OpenMP variables a user has not set: numpy is loaded
+    as the process starts, and its OpenBLAS would otherwise run a thread per core in every worker (what Ray does too)."""
+    added = [name for name in THREAD_VARIABLES if name not in os.environ]
+    os.environ.update({name: str(threads) for name in added})
+    try:
+        yield
+    finally:
+        for name in added:
+            os.environ.pop(name, None)
 
 
 def worker_specs(config: RunConfig) -> list[WorkerSpec]:
