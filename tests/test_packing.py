@@ -18,7 +18,7 @@ from whisper_cli.options import DecodeOptions
 from whisper_cli.engine.packed import ClipResult, packable, transcribe_packed
 from whisper_cli.transcript import Transcript
 
-from same_words import assert_same_words, word_edits, words
+from same_words import allowed_edits, assert_same_words, word_edits, words
 
 TIMING_TOLERANCE_S = 0.5
 
@@ -229,7 +229,9 @@ def test_a_clip_over_25_s_and_options_a_window_cannot_honour_go_the_normal_way(t
     results = transcribe_packed(tiny_whisper, [*short, long_clip], DecodeOptions())
     assert [result.packed for result in results] == [True, True, False]
     assert results[2].reason == "longer than 25 s"
-    assert words(results[2].transcript.text).count("americans") == 2
+    # Both readings of JFK (the long clip is JFK twice), each within same_words' allowance ("American" once in CI).
+    twice = "and so my fellow americans ask not what your country can do for you ask what you can do for your country".split() * 2
+    assert word_edits(words(results[2].transcript.text), twice) <= allowed_edits(twice)
 
     prefixed = transcribe_packed(tiny_whisper, short, DecodeOptions(prefix="The"))
     assert [(result.packed, result.reason) for result in prefixed] == [(False, "options not packable")] * 2
