@@ -59,7 +59,7 @@ STRADDLE_S = 0.3
 WINDOW_BATCH = {"cpu": 1, "cuda": 4}
 ROUNDS = 2  # clips Whisper skipped in a window are packed once more before they go alone
 # Speech (VAD) after a clip's text that means Whisper stopped inside the clip; less is its last word ending.
-# The same bar as speech_first.MIN_REST_SPEECH_S. Seen: forecast, coffee, jfk in one window, read every time
+# speech_first.MIN_REST_SPEECH_S is this bar too. Seen: forecast, coffee, jfk in one window, read every time
 # to "...ask what you can do<|26.44|><|26.44|>" with jfk's audio running to 27.92 s.
 MIN_LEFT_SPEECH_S = 0.5
 UNSURE_LANGUAGE = 0.5  # below this detected probability, a clip is checked for speech before its language counts

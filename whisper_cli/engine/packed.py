@@ -23,6 +23,7 @@ from ..quality import checked
 from ..transcript import Transcript
 from .features import FRAMES_PER_SECOND, WINDOW_FRAMES, clip_features
 from .language import ENGLISH_ONLY, LanguageGuess, detect_languages
+from .speech_first import SPEECH_FIRST_SILENCE_MS
 from .transcribe import transcript_info
 from .vad import has_speech, speech_spans
 from .windows import MelWindow, WindowDecoder
@@ -32,7 +33,6 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ["END_MARGIN_S", "GAP_S", "MAX_PACKED_CLIP_S", "WINDOW_BATCH", "ClipResult", "packable", "transcribe_packed"]
 _SKIPPED = "Whisper ended its window before it"
-TAIL_SILENCE_MS = 160  # a pause that ends a stretch of speech, as speech_first's VAD regions
 
 
 @dataclass(frozen=True)
@@ -140,7 +140,7 @@ def _decode(decoder: WindowDecoder, windows: list[Window], features, options: De
 
 
 class _SpeechCache:
-    """What the VAD hears in a clip, asked at most once per clip and only when needed."""
+    """What the VAD hears in a clip, asked only when needed (whether it has speech: at most once per clip)."""
 
     def __init__(self, clips: Sequence[tuple[str, np.ndarray]]):
         self._clips = clips
@@ -154,7 +154,7 @@ class _SpeechCache:
     def seconds_after(self, clip: int, start_s: float) -> float:
         """Seconds of speech in the clip from `start_s` on (unpadded spans, a short pause ends one)."""
         tail = self._clips[clip][1][round(start_s * SAMPLE_RATE) :]
-        spans = speech_spans(tail, min_silence_duration_ms=TAIL_SILENCE_MS, speech_pad_ms=0)
+        spans = speech_spans(tail, min_silence_duration_ms=SPEECH_FIRST_SILENCE_MS, speech_pad_ms=0)
         return sum(end - start for start, end in spans) / SAMPLE_RATE
 
 

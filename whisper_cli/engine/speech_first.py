@@ -17,6 +17,7 @@ import numpy as np
 
 from ..audio import SAMPLE_RATE
 from ..options import DecodeOptions, VadOptions
+from ..packing import MIN_LEFT_SPEECH_S
 from ..speech_windows import SpeechWindow, frame_loudness, plan_windows
 from ..transcript import Segment, Word
 from .features import FRAMES_PER_SECOND, WINDOW_FRAMES, clip_features
@@ -32,7 +33,7 @@ WINDOW_S = WINDOW_FRAMES / FRAMES_PER_SECOND
 NO_SPEECH_NOTE = "no speech found (VAD); nothing was decoded"
 _SAMPLES_PER_FRAME = SAMPLE_RATE // FRAMES_PER_SECOND
 SPEECH_FIRST_SILENCE_MS = 160  # a pause this long may end a window (faster-whisper's batched pipeline: the same)
-MIN_REST_SPEECH_S = 0.5  # speech after Whisper's last timestamp worth decoding again (less: its last word ending)
+MIN_REST_SPEECH_S = MIN_LEFT_SPEECH_S  # speech after Whisper's last timestamp worth decoding again (less: its last word ending)
 REST_GAP_S = 1.0  # silence between two rests that share a window: Whisper ends a segment in it
 REST_ROUNDS = 3  # times what a rest leaves is decoded again (faster-whisper's loop has no bound; each round costs a pass)
 
@@ -141,8 +142,8 @@ class _Decoding:
     def _decode_rests(self, rests: list["_Rest"], read: list[list[tuple[SpeechWindow, WindowResult]]]) -> list["_Rest"]:
         """One round: the rests decoded (in shared windows, but alone those that got no text beside another),
         each result added to its window's list in `read`; returns what they leave in turn."""
-        shared = _shared_windows([rest.window for rest in rests if not rest.alone])
         owners = [rest for rest in rests if not rest.alone]
+        shared = _shared_windows([rest.window for rest in owners])
         alone = [rest for rest in rests if rest.alone]
         left: list[_Rest] = []
         for members, result in zip(shared, self._decode_joined(shared)):
